@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Local single-node Apache Kafka (KRaft) for development and tests, run from Maven Central jars.
+#
+#   kafka.sh fetch    resolve the broker jars into the cache (no-op when already there)
+#   kafka.sh up       fetch, format storage once, start, wait until the broker answers (no-op if up)
+#   kafka.sh down     stop the broker cleanly (no-op if not running)
+#   kafka.sh status   exit 0 when the broker answers on its port
+#
+# Everything lives outside the repository so that clones share one download:
+#   IPCOORD_CACHE     (default ~/.cache/ipcoord)  jars in $IPCOORD_CACHE/kafka/<version>/libs
+#   KAFKA_PORT        (default 9092), KAFKA_CONTROLLER_PORT (default 9093)
+#   KAFKA_RUN_DIR     (default $IPCOORD_CACHE/run/kafka-$KAFKA_PORT) data, logs and pid file
+#   KAFKA_HEAP_OPTS   (default -Xmx1G -Xms256m)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")"
+cache="${IPCOORD_CACHE:-$HOME/.cache/ipcoord}"
+libs="$cache/kafka/$version/libs"
+port="${KAFKA_PORT:-9092}"
+controller_port="${KAFKA_CONTROLLER_PORT:-9093}"
+run_dir="${KAFKA_RUN_DIR:-$cache/run/kafka-$port}"
+pid_file="$run_dir/kafka.pid"
+start_timeout="${KAFKA_START_TIMEOUT:-90}"
+
+log() { printf 'kafka.sh: %s\n' "$*" >&2; }
+
+answers() {
+  # The broker answers when its listener accepts connections and it has logged that it started.
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || return 1
+  grep -q "Kafka Server started" "$run_dir/logs/server.log" 2>/dev/null || [[ ! -f $pid_file ]]
+}
+
+running_pid() {
+  [[ -f $pid_file ]] || return 1
+  local pid; pid="$(cat "$pid_file")"
+  kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+fetch() {
+  if [[ -f $libs/.complete ]]; then return 0; fi
+  command -v mvn >/dev/null || { log "Maven (mvn) is required to fetch the broker jars"; exit 1; }
+  log "resolving Apache Kafka $version jars into $libs (once)"
+  rm -rf "$libs"; mkdir -p "$libs"
+  mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$libs"
+  touch "$libs/.complete"
+}
+
+up() {
+  if answers; then log "broker already answering on localhost:$port"; return 0; fi
+  if pid="$(running_pid)"; then
+    log "broker process $pid exists but does not answer yet; waiting"
+  else
+    fetch
+    command -v java >/dev/null || { log "Java 17+ is required"; exit 1; }
+    mkdir -p "$run_dir/data" "$run_dir/logs"
+    sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" \
+        -e "s|@DATA_DIR@|$run_dir/data|g" "$here/server.properties.template" > "$run_dir/server.properties"
+    local jvm_props=(-Dlog4j2.configurationFile="$here/log4j2.properties" -Dkafka.logs.dir="$run_dir/logs")
+    if [[ ! -f $run_dir/data/meta.properties ]]; then
+      local cluster_id
+      cluster_id="$(java -cp "$libs/*" "${jvm_props[@]}" kafka.tools.StorageTool random-uuid)"
+      java -cp "$libs/*" "${jvm_props[@]}" kafka.tools.StorageTool format --standalone \
+           --ignore-formatted -t "$cluster_id" -c "$run_dir/server.properties" >/dev/null
+    fi
+    : > "$run_dir/logs/server.log"
+    # setsid: the broker outlives the make/CI shell that started it, until `kafka.sh down`.
+    # shellcheck disable=SC2086
+    setsid nohup java ${KAFKA_HEAP_OPTS:--Xmx1G -Xms256m} -XX:+UseG1GC -Djava.awt.headless=true \
+        "${jvm_props[@]}" -cp "$libs/*" kafka.Kafka "$run_dir/server.properties" \
+        > "$run_dir/logs/stdout.log" 2>&1 < /dev/null &
+    echo $! > "$pid_file"
+    log "started Apache Kafka $version (pid $!), data in $run_dir"
+  fi
+  local waited=0
+  until answers; do
+    if ! running_pid >/dev/null; then
+      log "broker exited during start; last lines of its logs:"
+      tail -n 30 "$run_dir/logs/stdout.log" "$run_dir/logs/server.log" >&2 || true
+      rm -f "$pid_file"; exit 1
+    fi
+    (( waited++ >= start_timeout )) && { log "broker did not answer within ${start_timeout}s"; exit 1; }
+    sleep 1
+  done
+  log "broker answering on localhost:$port"
+}
+
+down() {
+  local pid
+  if ! pid="$(running_pid)"; then rm -f "$pid_file"; log "broker not running"; return 0; fi
+  log "stopping broker (pid $pid)"
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  if kill -0 "$pid" 2>/dev/null; then log "broker did not stop in 30s; killing"; kill -KILL "$pid"; fi
+  rm -f "$pid_file"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  up) up ;;
+  down) down ;;
+  status) answers ;;
+  version) echo "$version" ;;
+  *) echo "usage: $0 fetch|up|down|status|version" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""ipcoord: inter-agency coordination against IP infringement."""

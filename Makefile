@@ -1,0 +1,64 @@
+# ipcoord developer commands. `make dev` brings the system up; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+KAFKA := deploy/local/kafka/kafka.sh
+export KAFKA_BOOTSTRAP_SERVERS ?= localhost:9092
+
+.PHONY: help install doctor kafka-up kafka-down kafka-fetch topics dev down test test-unit \
+        lint format clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/ipcoord: pyproject.toml hatch_build.py $(wildcard protos/ipcoord/v1/*.proto)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/ipcoord ## create .venv and install ipcoord with dev tools (regenerates protobuf code)
+
+doctor: ## check Java, Maven, Python and say what is missing
+	@bash deploy/local/doctor.sh
+
+kafka-fetch: ## download the Kafka broker jars into the cache (once)
+	@bash $(KAFKA) fetch
+
+kafka-up: ## start the local Kafka broker (no-op if it is running)
+	@bash $(KAFKA) up
+
+kafka-down: ## stop the local Kafka broker (no-op if it is not running)
+	@bash $(KAFKA) down
+
+topics: install kafka-up ## create the registry's topics
+	$(BIN)/ipcoord topics create
+
+dev: install kafka-up topics ## bring the system up: broker, topics, services
+	@echo "ipcoord: broker on $(KAFKA_BOOTSTRAP_SERVERS), topics created."
+	@$(BIN)/ipcoord topics describe
+
+down: kafka-down ## stop everything `make dev` started
+
+test: install ## run the whole test suite (starts the local broker when none is configured)
+	$(BIN)/pytest -q
+
+test-unit: install ## run the unit tests only (no broker)
+	$(BIN)/pytest -q tests/unit
+
+lint: install ## ruff, buf lint, buf breaking against the previous commit
+	$(BIN)/ruff check services tests hatch_build.py
+	$(BIN)/ruff format --check services tests hatch_build.py
+	$(BIN)/buf lint
+	@if git rev-parse --verify -q HEAD~1 >/dev/null && \
+	    git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then \
+	  echo "$(BIN)/buf breaking --against '.git#ref=HEAD~1'"; \
+	  $(BIN)/buf breaking --against '.git#ref=HEAD~1'; \
+	else echo "buf breaking: no previous commit with protos to compare against"; fi
+
+format: install ## apply ruff's formatting and fixes
+	$(BIN)/ruff check --fix services tests hatch_build.py
+	$(BIN)/ruff format services tests hatch_build.py
+
+clean: ## remove the venv, caches and generated code (not the Kafka jar cache)
+	rm -rf $(VENV) .pytest_cache .ruff_cache services/ipcoord/v1 var

@@ -1,0 +1,1 @@
+"""What every ipcoord service shares: settings, topics, codec, Kafka, gRPC server, identity."""

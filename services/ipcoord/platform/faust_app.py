@@ -1,0 +1,96 @@
+"""Faust app factory and the decoding loop every agent shares."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import faust
+from faust.types import EventT, StreamT
+
+from ipcoord.platform import codec, metrics
+from ipcoord.platform.deadletter import DeadLetterSink, dead_letter
+from ipcoord.platform.settings import Settings
+from ipcoord.platform.topics import DEADLETTER, TopicSpec, full_name
+
+log = logging.getLogger(__name__)
+
+
+def create_app(service: str, settings: Settings, **overrides: object) -> faust.App:
+    """One Faust app per service process; the consumer group is the app id."""
+    options: dict[str, object] = {
+        "broker": [f"kafka://{s}" for s in settings.bootstrap_servers],
+        "store": settings.store,
+        "datadir": str(settings.data_dir / service),
+        "processing_guarantee": settings.processing_guarantee.value,
+        # Every topic is serialised explicitly (protobuf bytes); never JSON by accident.
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        # The gRPC server is the service's interface; Faust's web server is not exposed.
+        "web_enabled": False,
+        # Leader election is unused; it would only add one more internal topic.
+        "topic_disable_leader": True,
+        "broker_commit_every": 100,
+        "broker_commit_interval": 1.0,
+        # Tests and operators start consumers after the data exists: read from the beginning.
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+    }
+    options.update(overrides)
+    (settings.data_dir / service).mkdir(parents=True, exist_ok=True)
+    return faust.App(f"{settings.topic_prefix}ipcoord-{service}", **options)
+
+
+def envelope_topic(app: faust.App, spec: TopicSpec, settings: Settings) -> faust.TopicT:
+    return app.topic(
+        full_name(spec, settings.topic_prefix),
+        key_type=bytes,
+        value_type=bytes,
+        partitions=spec.partitions,
+        internal=False,
+    )
+
+
+def dead_letter_sink(app: faust.App, settings: Settings, service: str) -> DeadLetterSink:
+    topic = envelope_topic(app, DEADLETTER, settings)
+
+    async def send(key: bytes | None, value: bytes) -> object:
+        # Wait for the broker's ack: the source offset is committed only after the dead letter
+        # is safely written, so a poison message is never lost along with its reason.
+        fut = await topic.send(key=key, value=value)
+        return await fut
+
+    return DeadLetterSink(send, service=service)
+
+
+async def decoded_envelopes(
+    stream: StreamT,
+    sink: DeadLetterSink,
+    *,
+    service: str,
+    max_bytes: int,
+) -> AsyncIterator[tuple[codec.Envelope, EventT]]:
+    """Yield (envelope, event) for every decodable record; dead-letter the rest and go on."""
+    async for event in stream.events():
+        message = event.message
+        started = time.perf_counter()
+        try:
+            env = codec.decode(event.value, max_bytes=max_bytes)
+        except codec.InvalidEnvelope as exc:
+            await sink.publish(
+                dead_letter(
+                    value=event.value,
+                    key=event.key,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    reason=exc.reason,
+                    error_class=exc.error_class,
+                    rejected_by=service,
+                )
+            )
+            continue
+        metrics.EVENTS_CONSUMED.labels(service, message.topic, env.event_type).inc()
+        yield env, event
+        metrics.EVENT_SECONDS.labels(service, message.topic).observe(time.perf_counter() - started)

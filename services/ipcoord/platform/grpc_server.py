@@ -1,0 +1,95 @@
+"""grpc.aio server factory: health, reflection, TLS or explicit insecure dev mode, port 0."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ipcoord.platform.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# (add_XServicer_to_server, servicer, full service name)
+Registration = tuple[Callable[[object, grpc.aio.Server], None], object, str]
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    service_names: tuple[str, ...]
+
+    async def set_serving(self, serving: bool = True) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *self.service_names):
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Report NOT_SERVING first so load balancers drain, then let calls finish."""
+        await self.set_serving(False)
+        await self.server.stop(grace)
+
+
+async def create_server(
+    registrations: Iterable[Registration],
+    settings: Settings,
+    *,
+    port: int,
+    interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
+) -> RunningServer:
+    """Build and start a server; it answers NOT_SERVING until ``set_serving()``."""
+    registrations = list(registrations)
+    server = grpc.aio.server(
+        interceptors=list(interceptors),
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    for add, servicer, _ in registrations:
+        add(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = tuple(name for _, _, name in registrations)
+    reflection.enable_server_reflection(
+        (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    address = f"{settings.grpc_host}:{port}"
+    credentials = _server_credentials(settings)
+    if credentials is None:
+        if settings.insecure_dev_identity:
+            log.warning(
+                "gRPC server is INSECURE (dev mode): no TLS, callers name themselves with "
+                "the x-ipcoord-bureau header. Never run this way in production."
+            )
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, credentials)
+    if bound == 0:
+        raise OSError(f"could not bind gRPC server to {address}")
+    await server.start()
+    running = RunningServer(server, bound, health_servicer, names)
+    await running.set_serving(False)
+    log.info("gRPC server listening", extra={"port": bound, "services": list(names)})
+    return running
+
+
+def _server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if not (settings.tls_cert_file and settings.tls_key_file):
+        return None
+    client_ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )

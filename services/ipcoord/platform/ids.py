@@ -1,0 +1,31 @@
+"""Identifiers: time-ordered event ids and W3C trace context."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import uuid6
+
+
+def new_event_id() -> str:
+    """A UUIDv7 (RFC 9562): sorts by creation time, so logs and ids read in order."""
+    return str(uuid6.uuid7())
+
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def new_traceparent(parent: str | None = None) -> str:
+    """A W3C traceparent for a new span; continues the trace of ``parent`` when it is valid."""
+    trace_id = None
+    if parent:
+        match = _TRACEPARENT.match(parent.strip())
+        if match and match.group(1) != "0" * 32:
+            trace_id = match.group(1)
+    return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    match = _TRACEPARENT.match((traceparent or "").strip())
+    return match.group(1) if match else None

@@ -1,0 +1,57 @@
+"""Runs one service: its Faust app and its gRPC server on one event loop, started and stopped
+together, health NOT_SERVING until the app's consumers are assigned and tables recovered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import faust
+
+from ipcoord.platform.grpc_server import RunningServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceHandle:
+    app: faust.App
+    grpc: RunningServer | None = None
+    _stopped: bool = field(default=False, init=False)
+
+    @property
+    def grpc_port(self) -> int:
+        assert self.grpc is not None
+        return self.grpc.port
+
+    async def start(self, ready_timeout: float = 60.0) -> None:
+        await self.app.start()
+        await wait_until_ready(self.app, ready_timeout)
+        if self.grpc is not None:
+            await self.grpc.set_serving(True)
+        log.info("service ready", extra={"app": self.app.conf.id})
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.grpc is not None:
+            await self.grpc.stop()
+        await self.app.stop()
+
+
+async def wait_until_ready(app: faust.App, within_s: float) -> None:
+    """Ready = partitions assigned and every table recovered from its changelog."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        assigned = bool(app.consumer.assignment()) if app.consumer else False
+        recovered = app.tables.recovery.completed.is_set() if app.tables else True
+        if assigned and recovered:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(
+                f"{app.conf.id} not ready after {within_s}s (assigned={assigned}, "
+                f"tables recovered={recovered})"
+            )
+        await asyncio.sleep(0.1)

@@ -1,0 +1,122 @@
+"""The topic registry: every topic declared once. Creation, Faust topics, docs and (later) the
+Kubernetes KafkaTopic manifests are all derived from TOPICS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Service(StrEnum):
+    INTAKE = "intake"
+    CREDIT = "credit"
+    NOTIFICATIONS = "notifications"
+    BUREAU_SYSTEMS = "bureau-systems"  # external producers: bureau systems, monitoring feeds
+    DEPARTMENTS = "departments"  # implementing departments' systems
+
+
+_DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    key: str  # what the Kafka key is
+    value: str  # protobuf message of the value (body types are listed in the docs)
+    producers: tuple[Service, ...]
+    consumers: tuple[Service, ...]
+    compacted: bool = False
+    retention_ms: int = -1  # -1: keep forever (the shared log is the system of record)
+    description: str = ""
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    def config(self) -> dict[str, str]:
+        """Topic-level Kafka config for creation and for KafkaTopic manifests."""
+        cfg = {
+            "cleanup.policy": "compact" if self.compacted else "delete",
+            "retention.ms": str(self.retention_ms),
+        }
+        cfg.update(self.extra_config)
+        return cfg
+
+
+INTAKE_SUBMISSIONS = TopicSpec(
+    name="ipcoord.intake.submissions.v1",
+    partitions=1,
+    key="<submitting bureau>/<external ref> for reports; subject id for commands",
+    value="ipcoord.v1.Envelope (ReportSubmitted | IntakeCommand)",
+    producers=(Service.BUREAU_SYSTEMS, Service.INTAKE),
+    consumers=(Service.INTAKE,),
+    # One partition: intake decides in one total order, because source tracing and automatic
+    # enrolment match each report against every open case (see docs/intake.md).
+    retention_ms=30 * _DAY_MS,
+    description="Reports and case commands handed in by bureau systems and monitoring feeds.",
+)
+CASES = TopicSpec(
+    name="ipcoord.cases.v1",
+    partitions=6,
+    key="case id (action id, USCC or '<bureau>/<ref>' for non-case facts)",
+    value="ipcoord.v1.Envelope (case lifecycle, linking, special actions, fast-track)",
+    producers=(Service.INTAKE,),
+    consumers=(Service.INTAKE, Service.CREDIT, Service.NOTIFICATIONS),
+    description="Every case fact, in order per case. The system of record for cases.",
+)
+CREDIT = TopicSpec(
+    name="ipcoord.credit.v1",
+    partitions=6,
+    key="USCC",
+    value="ipcoord.v1.Envelope (records, listings, removals, lifted measures)",
+    producers=(Service.CREDIT,),
+    consumers=(Service.CREDIT, Service.INTAKE, Service.NOTIFICATIONS),
+    description="Dishonesty records and serious-dishonesty listings per entity.",
+)
+DISCIPLINE_FEEDBACK = TopicSpec(
+    name="ipcoord.discipline.feedback.v1",
+    partitions=6,
+    key="listing id",
+    value="ipcoord.v1.Envelope (DisciplineFeedbackSubmitted)",
+    producers=(Service.DEPARTMENTS, Service.CREDIT),
+    consumers=(Service.CREDIT,),
+    description="Implementing departments report what they did per measure.",
+)
+NOTIFICATIONS = TopicSpec(
+    name="ipcoord.notifications.v1",
+    partitions=6,
+    key="recipient (bureau id or USCC)",
+    value="ipcoord.v1.Envelope (NotificationRecorded, delivery outcomes, subscriptions)",
+    producers=(Service.NOTIFICATIONS,),
+    consumers=(Service.NOTIFICATIONS,),
+    description="Every notification and its delivery, per recipient.",
+)
+DEADLETTER = TopicSpec(
+    name="ipcoord.deadletter.v1",
+    partitions=3,
+    key="the original record's key",
+    value="ipcoord.v1.DeadLetter",
+    producers=(Service.INTAKE, Service.CREDIT, Service.NOTIFICATIONS),
+    consumers=(),
+    retention_ms=90 * _DAY_MS,
+    description="Records no consumer could decode or validate, with the reason.",
+)
+
+TOPICS: tuple[TopicSpec, ...] = (
+    INTAKE_SUBMISSIONS,
+    CASES,
+    CREDIT,
+    DISCIPLINE_FEEDBACK,
+    NOTIFICATIONS,
+    DEADLETTER,
+)
+
+
+def by_name(name: str) -> TopicSpec:
+    for spec in TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown topic {name!r}; known: {', '.join(t.name for t in TOPICS)}")
+
+
+def full_name(spec: TopicSpec, prefix: str) -> str:
+    """The name on the broker: the environment's prefix plus the registry name."""
+    return f"{prefix}{spec.name}"

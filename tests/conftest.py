@@ -1,0 +1,67 @@
+"""Shared fixtures. The Kafka broker is found in this order:
+1. KAFKA_BOOTSTRAP_SERVERS, if set;
+2. testcontainers' Kafka module, where a Docker engine answers;
+3. the project's local broker (deploy/local/kafka/kafka.sh up; left running for the next run).
+With CI=true and no broker, Kafka tests fail; elsewhere they are skipped with the reason."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics
+from ipcoord.platform.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+KAFKA_SH = ROOT / "deploy" / "local" / "kafka" / "kafka.sh"
+
+
+def _docker_available() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if _docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    result = subprocess.run(["bash", str(KAFKA_SH), "up"], capture_output=True, text=True)
+    if result.returncode != 0:
+        message = f"no Kafka broker: local broker failed to start:\n{result.stderr[-3000:]}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    yield f"localhost:{os.environ.get('KAFKA_PORT', '9092')}"
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for one test: its own topic prefix (so runs never see each other's data),
+    topics created from the registry, removed afterwards."""
+    s = Settings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        store="memory://",
+        data_dir=tmp_path / "data",
+        grpc_port=0,
+        grpc_host="127.0.0.1",
+        insecure_dev_identity=True,
+        log_format="text",
+    )
+    ensure_topics(s)
+    yield s
+    delete_prefixed(s)

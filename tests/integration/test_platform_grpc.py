@@ -1,0 +1,88 @@
+"""The gRPC server factory with real servers on port 0 and real channels."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from ipcoord.platform.bureaus import BureauRegistry
+from ipcoord.platform.grpc_server import create_server
+from ipcoord.platform.identity import IdentityResolver
+from ipcoord.platform.settings import Settings
+from ipcoord.v1 import intake_pb2, intake_pb2_grpc
+
+_SETTINGS = Settings(grpc_host="127.0.0.1", insecure_dev_identity=True)
+
+
+class _WhoAmI(intake_pb2_grpc.CaseIntakeServicer):
+    """Answers GetCase with the caller's bureau as the case id: shows identity end to end."""
+
+    def __init__(self, identity: IdentityResolver) -> None:
+        self._identity = identity
+
+    async def GetCase(self, request, context):
+        return intake_pb2.CaseView(case_id=await self._identity.caller_bureau(context))
+
+
+@pytest.fixture
+async def server():
+    identity = IdentityResolver(BureauRegistry.parse(""), insecure_dev_identity=True)
+    running = await create_server(
+        [
+            (
+                intake_pb2_grpc.add_CaseIntakeServicer_to_server,
+                _WhoAmI(identity),
+                "ipcoord.v1.CaseIntake",
+            )
+        ],
+        _SETTINGS,
+        port=0,
+    )
+    yield running
+    await running.stop(grace=0)
+
+
+async def test_health_is_not_serving_until_ready_then_serving(server):
+    assert server.port > 0
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "ipcoord.v1.CaseIntake"):
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=service))
+            assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        await server.set_serving(True)
+        for service in ("", "ipcoord.v1.CaseIntake"):
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=service))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_reflection_lists_the_service_and_health(server):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        responses = [r async for r in stub.ServerReflectionInfo(iter([request]))]
+        names = {s.name for s in responses[0].list_services_response.service}
+        assert {"ipcoord.v1.CaseIntake", "grpc.health.v1.Health"} <= names
+        file_request = reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="ipcoord.v1.CaseIntake"
+        )
+        responses = [r async for r in stub.ServerReflectionInfo(iter([file_request]))]
+        assert responses[0].file_descriptor_response.file_descriptor_proto
+
+
+async def test_caller_identity_from_dev_header_and_refusals(server):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = intake_pb2_grpc.CaseIntakeStub(channel)
+        reply = await stub.GetCase(
+            intake_pb2.GetCaseRequest(), metadata=(("x-ipcoord-bureau", "ipb-sz"),)
+        )
+        assert reply.case_id == "ipb-sz"
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await stub.GetCase(intake_pb2.GetCaseRequest())
+        assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await stub.GetCase(
+                intake_pb2.GetCaseRequest(), metadata=(("x-ipcoord-bureau", "nobody"),)
+            )
+        assert unknown.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "nobody" in unknown.value.details()

@@ -1,0 +1,1 @@
+"""Case intake: reports in, case lifecycle, source tracing, special actions, fast-track."""

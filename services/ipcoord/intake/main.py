@@ -1,0 +1,173 @@
+"""Composition root of the intake service: settings -> rules, Faust app, tables, agents, gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import faust
+
+from ipcoord.intake.api import CaseIntakeServicer
+from ipcoord.intake.domain import Rules
+from ipcoord.intake.state import IntakeState
+from ipcoord.intake.stream import SERVICE, IntakeProcessor, PendingReplies, tick
+from ipcoord.platform import codec
+from ipcoord.platform.bureaus import BureauRegistry
+from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
+from ipcoord.platform.deadletter import dead_letter
+from ipcoord.platform.faust_app import (
+    create_app,
+    dead_letter_sink,
+    decoded_envelopes,
+    envelope_topic,
+)
+from ipcoord.platform.grpc_server import create_server
+from ipcoord.platform.identity import IdentityResolver
+from ipcoord.platform.logs import configure_logging
+from ipcoord.platform.metrics import serve_metrics
+from ipcoord.platform.runner import ServiceHandle
+from ipcoord.platform.settings import Settings
+from ipcoord.platform.topics import CASES, CREDIT, INTAKE_SUBMISSIONS
+from ipcoord.v1 import intake_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRPC_PORT = 50051
+_RELAYED_BODIES = ("serious_dishonesty_listed", "listing_removed")
+_TABLES = (
+    "cases",
+    "submissions",
+    "match_index",
+    "identities",
+    "actions",
+    "action_cases",
+    "targets",
+    "listed",
+)
+
+
+@dataclass
+class IntakeService:
+    handle: ServiceHandle
+    state: IntakeState
+    processed: faust.Table
+    tick: object  # async () -> None: put a CheckDeadlines command from the clock on the log
+
+    @property
+    def grpc_port(self) -> int:
+        return self.handle.grpc_port
+
+
+def rules_from(settings: Settings) -> Rules:
+    return Rules(
+        bureaus=BureauRegistry.parse(settings.bureaus),
+        uscc_allow=settings.uscc_allow_set,
+        calendar=WorkingCalendar.parse(settings.holidays, settings.extra_working_days),
+    )
+
+
+async def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rules: Rules | None = None,
+    tick_interval_s: float = 60.0,
+) -> IntakeService:
+    clock = clock or SystemClock()
+    rules = rules or rules_from(settings)
+    app = create_app(SERVICE, settings)
+    submissions = envelope_topic(app, INTAKE_SUBMISSIONS, settings)
+    cases_topic = envelope_topic(app, CASES, settings)
+    credit_topic = envelope_topic(app, CREDIT, settings)
+    sink = dead_letter_sink(app, settings, SERVICE)
+
+    def table(name: str) -> faust.Table:
+        # partitions=1: co-partitioned with the single-partition submissions topic.
+        return app.Table(
+            name, partitions=1, key_serializer="json", value_serializer="pickle", default=None
+        )
+
+    state = IntakeState(**{name: table(name) for name in _TABLES})
+    processed = table("processed")
+    replies = PendingReplies()
+
+    async def publish_fact(key: str, env: codec.Envelope):
+        return await cases_topic.send(
+            key=key.encode(), value=codec.encode(env), headers=codec.headers(env)
+        )
+
+    async def send_command(env: codec.Envelope) -> None:
+        ack = await submissions.send(
+            key=env.subject_key.encode(), value=codec.encode(env), headers=codec.headers(env)
+        )
+        await ack
+
+    processor = IntakeProcessor(state, processed, rules, publish_fact, replies)
+
+    @app.agent(submissions, name="intake-decider")
+    async def decider(stream):
+        async for env, event in decoded_envelopes(
+            stream, sink, service=SERVICE, max_bytes=settings.max_message_bytes
+        ):
+            try:
+                await processor.handle(env)
+            except codec.InvalidEnvelope as exc:
+                m = event.message
+                await sink.publish(
+                    dead_letter(
+                        value=event.value,
+                        key=event.key,
+                        topic=m.topic,
+                        partition=m.partition,
+                        offset=m.offset,
+                        reason=exc.reason,
+                        error_class=exc.error_class,
+                        rejected_by=SERVICE,
+                    )
+                )
+
+    @app.agent(credit_topic, name="intake-listing-relay")
+    async def relay_listings(stream):
+        # Listings decide fast-track, so they join the single writer's order.
+        async for env, event in decoded_envelopes(
+            stream, sink, service=SERVICE, max_bytes=settings.max_message_bytes
+        ):
+            if env.WhichOneof("body") in _RELAYED_BODIES:
+                ack = await submissions.send(
+                    key=event.key, value=event.value, headers=codec.headers(env)
+                )
+                await ack
+
+    async def put_tick() -> None:
+        await send_command(tick(clock.now()))
+
+    @app.timer(interval=tick_interval_s, on_leader=False)
+    async def clock_tick():
+        await put_tick()
+
+    identity = IdentityResolver(rules.bureaus, insecure_dev_identity=settings.insecure_dev_identity)
+    servicer = CaseIntakeServicer(state, rules, identity, send_command, replies)
+    port = DEFAULT_GRPC_PORT if settings.grpc_port is None else settings.grpc_port
+    server = await create_server(
+        [(intake_pb2_grpc.add_CaseIntakeServicer_to_server, servicer, "ipcoord.v1.CaseIntake")],
+        settings,
+        port=port,
+    )
+    return IntakeService(ServiceHandle(app, server), state, processed, put_tick)
+
+
+async def serve(settings: Settings) -> None:
+    """`ipcoord serve intake`: run until SIGINT/SIGTERM, then drain and stop."""
+    configure_logging(settings.log_level, settings.log_format)
+    serve_metrics(settings.metrics_port)
+    service = await build(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await service.handle.start()
+    log.info("intake serving", extra={"grpc_port": service.grpc_port})
+    await stop.wait()
+    await service.handle.stop()

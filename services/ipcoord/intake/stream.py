@@ -1,0 +1,178 @@
+"""Faust agents of intake: decode, decide, evolve the tables, publish. Thin by design.
+
+One writer: every command (Kafka submissions, gRPC commands, clock ticks, relayed listings)
+goes through the single-partition submissions topic and is decided here in one total order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+
+from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
+from ipcoord.intake.state import IntakeState
+from ipcoord.platform import codec, metrics
+from ipcoord.platform.errors import DomainError, InvalidInput
+from ipcoord.v1 import credit_pb2, intake_pb2
+
+log = logging.getLogger(__name__)
+
+SERVICE = "intake"
+SYSTEM_ACTOR = "ipcoord-intake"
+_RELAYED = (credit_pb2.SeriousDishonestyListed, credit_pb2.ListingRemoved)
+
+
+@dataclass
+class Outcome:
+    events: list[codec.Envelope]
+    error: DomainError | None = None
+
+
+class PendingReplies:
+    """gRPC calls waiting for the writer's decision on the command they published."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[Outcome]] = {}
+
+    def expect(self, event_id: str) -> asyncio.Future[Outcome]:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[event_id] = future
+        return future
+
+    def forget(self, event_id: str) -> None:
+        self._waiting.pop(event_id, None)
+
+    def resolve(self, event_id: str, outcome: Outcome) -> None:
+        future = self._waiting.pop(event_id, None)
+        if future is not None and not future.done():
+            future.set_result(outcome)
+
+
+def command_of(env: codec.Envelope) -> Message | None:
+    """The command inside a submissions-topic envelope; None for relayed facts."""
+    body = codec.body_of(env)
+    if isinstance(body, intake_pb2.IntakeCommand):
+        which = body.WhichOneof("command")
+        if which is None:
+            raise codec.InvalidEnvelope("IntakeCommand has no command set", "ValidationError")
+        return getattr(body, which)
+    if isinstance(body, intake_pb2.ReportSubmitted):
+        return body
+    if isinstance(body, _RELAYED):
+        return None
+    raise codec.InvalidEnvelope(
+        f"{env.event_type} does not belong on the submissions topic", "UnexpectedEventType"
+    )
+
+
+class IntakeProcessor:
+    """Handles one decoded envelope from the submissions topic. Idempotent by event id."""
+
+    def __init__(self, state, processed, rules: Rules, publish, replies: PendingReplies) -> None:
+        self.state: IntakeState = state
+        self._processed = processed  # event id -> True (a Faust table in the service)
+        self._rules = rules
+        self._publish = publish  # async (key, envelope) -> awaitable of the broker's ack
+        self._replies = replies
+
+    async def handle(self, env: codec.Envelope) -> None:
+        if self._processed.get(env.event_id):
+            # Redelivered after a crash or rebalance: its effects are already in the tables.
+            self._replies.resolve(env.event_id, Outcome([]))
+            return
+        body = command_of(env)
+        if body is None:
+            fact = codec.body_of(env)
+            evolve(
+                self.state, fact, Meta(env.event_id, codec.occurred_at(env), env.producer_bureau)
+            )
+            self._processed[env.event_id] = True
+            return
+        command = Command(body, env.producer_bureau, env.event_id, codec.occurred_at(env))
+        try:
+            events = decide(command, self.state, self._rules)
+        except DomainError as error:
+            rejection = self._rejection(env, body, error)
+            await self._emit([rejection], env)
+            self._processed[env.event_id] = True
+            self._replies.resolve(env.event_id, Outcome([], error))
+            return
+        published = await self._emit(events, env)
+        self._processed[env.event_id] = True
+        self._replies.resolve(env.event_id, Outcome(published))
+
+    async def _emit(self, events: list[Message], cause: codec.Envelope) -> list[codec.Envelope]:
+        published = []
+        for event in events:
+            out = codec.envelope(
+                event,
+                producer_bureau=cause.producer_bureau,
+                subject_key=subject_key(event, cause),
+                correlation_id=cause.correlation_id or cause.event_id,
+                causation_id=cause.event_id,
+                occurred_at=codec.occurred_at(cause),
+            )
+            if not isinstance(
+                event, intake_pb2.SubmissionRejected | intake_pb2.CaseCommandRejected
+            ):
+                evolve(
+                    self.state,
+                    event,
+                    Meta(out.event_id, codec.occurred_at(out), out.producer_bureau),
+                )
+            published.append(out)
+        # Send all, then wait for every ack: the offset of the command is committed only after
+        # its facts are on the log, so a crash redelivers the command rather than losing them.
+        acks = [await self._publish(out.subject_key, out) for out in published]
+        await asyncio.gather(*acks)
+        for out in published:
+            metrics.EVENTS_PRODUCED.labels(SERVICE, "cases", out.event_type).inc()
+        return published
+
+    @staticmethod
+    def _rejection(env: codec.Envelope, body: Message, error: DomainError) -> Message:
+        if isinstance(body, intake_pb2.ReportSubmitted) and isinstance(error, InvalidInput):
+            return intake_pb2.SubmissionRejected(
+                submitting_bureau=env.producer_bureau,
+                external_ref=body.external_ref,
+                submission_event_id=env.event_id,
+                violations=[
+                    intake_pb2.FieldViolation(field=v.field, description=v.description)
+                    for v in error.violations
+                ],
+            )
+        return intake_pb2.CaseCommandRejected(
+            subject_id=getattr(body, "case_id", "") or getattr(body, "action_id", ""),
+            command=type(body).__name__,
+            reason=f"{error.code.name}: {error.reason}",
+            actor_bureau=env.producer_bureau,
+        )
+
+
+def subject_key(event: Message, cause: codec.Envelope) -> str:
+    """The Kafka key on ipcoord.cases.v1: the case id, else the thing the fact is about."""
+    for attr in ("case_id", "action_id"):
+        value = getattr(event, attr, "")
+        if value:
+            return value
+    match event:
+        case intake_pb2.SubmissionRejected():
+            return f"{event.submitting_bureau}/{event.external_ref}"
+        case intake_pb2.CaseCommandRejected():
+            return event.subject_id or cause.subject_key
+        case intake_pb2.RespondentIdentified() | intake_pb2.TargetEnterpriseRegistered():
+            entity = getattr(event, "entity", None) or event.enterprise
+            return entity.uscc
+        case intake_pb2.TargetEnterpriseRemoved():
+            return event.uscc
+    return cause.subject_key
+
+
+def tick(now: datetime | None = None) -> codec.Envelope:
+    """A CheckDeadlines command from intake's own clock."""
+    command = intake_pb2.IntakeCommand()
+    command.check_deadlines.now.FromDatetime(now or datetime.now(UTC))
+    return codec.envelope(command, producer_bureau=SYSTEM_ACTOR, subject_key="clock")

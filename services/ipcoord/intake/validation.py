@@ -1,0 +1,114 @@
+"""Field-level validation of reports and commands (pure; the same rules on both paths)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Set
+
+from ipcoord.platform.bureaus import BureauKind, BureauRegistry
+from ipcoord.platform.errors import Violation
+from ipcoord.platform.uscc import uscc_problem
+from ipcoord.v1 import common_pb2, intake_pb2
+
+MAX_EXTERNAL_REF = 128
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
+MAX_RESPONDENTS = 20
+MAX_FINGERPRINTS = 20
+MAX_EVIDENCE = 50
+_DIVISION = re.compile(r"^\d{6}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_uscc(field: str, code: str, allow: Set[str], *, required: bool) -> list[Violation]:
+    if not code:
+        return [Violation(field, "is required")] if required else []
+    problem = uscc_problem(code, allow)
+    return [Violation(field, f"invalid USCC {code!r}: {problem}")] if problem else []
+
+
+def check_evidence(field: str, evidence: common_pb2.Evidence) -> list[Violation]:
+    out = []
+    if not _SHA256.match(evidence.sha256):
+        out.append(Violation(f"{field}.sha256", "must be 64 lower-case hex characters"))
+    if evidence.kind == common_pb2.EVIDENCE_KIND_UNSPECIFIED:
+        out.append(Violation(f"{field}.kind", "is required"))
+    if not evidence.location:
+        out.append(Violation(f"{field}.location", "is required"))
+    return out
+
+
+def check_known_bureau(
+    field: str, bureau_id: str, registry: BureauRegistry, *, may_handle: bool = False
+) -> list[Violation]:
+    bureau = registry.get(bureau_id)
+    if bureau is None:
+        return [Violation(field, f"unknown bureau {bureau_id!r}")]
+    if may_handle and bureau.kind is BureauKind.MONITORING:
+        return [Violation(field, f"{bureau_id!r} is a monitoring feed and cannot handle cases")]
+    return []
+
+
+def validate_report(
+    report: intake_pb2.ReportSubmitted,
+    submitting_bureau: str,
+    registry: BureauRegistry,
+    allow: Set[str],
+) -> list[Violation]:
+    v: list[Violation] = []
+    v += check_known_bureau("submitting_bureau", submitting_bureau, registry)
+    if not report.external_ref:
+        v.append(Violation("external_ref", "is required"))
+    elif len(report.external_ref) > MAX_EXTERNAL_REF:
+        v.append(Violation("external_ref", f"longer than {MAX_EXTERNAL_REF} characters"))
+    handler = report.handling_bureau or submitting_bureau
+    if report.handling_bureau or not v:
+        v += check_known_bureau("handling_bureau", handler, registry, may_handle=True)
+    v += check_uscc("right_holder.uscc", report.right_holder.uscc, allow, required=True)
+    if not report.right_holder.name.strip():
+        v.append(Violation("right_holder.name", "is required"))
+    if not report.respondents:
+        v.append(Violation("respondents", "at least one respondent is required"))
+    if len(report.respondents) > MAX_RESPONDENTS:
+        v.append(Violation("respondents", f"at most {MAX_RESPONDENTS}"))
+    for i, respondent in enumerate(report.respondents):
+        field = f"respondents[{i}]"
+        v += check_uscc(f"{field}.entity.uscc", respondent.entity.uscc, allow, required=False)
+        identified_online = any(
+            (o.platform and o.seller_id) or o.shop_url for o in respondent.online_identifiers
+        )
+        if not respondent.entity.uscc and not identified_online:
+            v.append(
+                Violation(
+                    field,
+                    "needs a USCC or an online identifier (platform + seller_id, or shop_url)",
+                )
+            )
+    if report.infringement_type == common_pb2.INFRINGEMENT_TYPE_UNSPECIFIED:
+        v.append(Violation("infringement_type", "is required"))
+    if not _DIVISION.match(report.division_code):
+        v.append(Violation("division_code", "must be a 6-digit GB/T 2260 division code"))
+    if len(report.title) > MAX_TITLE:
+        v.append(Violation("title", f"longer than {MAX_TITLE} characters"))
+    if len(report.description) > MAX_DESCRIPTION:
+        v.append(Violation("description", f"longer than {MAX_DESCRIPTION} characters"))
+    if len(report.product_fingerprints) > MAX_FINGERPRINTS:
+        v.append(Violation("product_fingerprints", f"at most {MAX_FINGERPRINTS}"))
+    if len(report.evidence) > MAX_EVIDENCE:
+        v.append(Violation("evidence", f"at most {MAX_EVIDENCE} items"))
+    for i, evidence in enumerate(report.evidence):
+        v += check_evidence(f"evidence[{i}]", evidence)
+    return v
+
+
+def validate_decision(decision: intake_pb2.Decision, allow: Set[str]) -> list[Violation]:
+    v: list[Violation] = []
+    if decision.infringement_established:
+        if decision.infringement_type == common_pb2.INFRINGEMENT_TYPE_UNSPECIFIED:
+            v.append(Violation("decision.infringement_type", "is required when established"))
+        v += check_uscc("decision.respondent_uscc", decision.respondent_uscc, allow, required=True)
+    else:
+        v += check_uscc("decision.respondent_uscc", decision.respondent_uscc, allow, required=False)
+    if decision.fine_cny < 0:
+        v.append(Violation("decision.fine_cny", "must not be negative"))
+    return v

@@ -1,0 +1,72 @@
+"""State -> the protobuf views gRPC returns."""
+
+from __future__ import annotations
+
+from ipcoord.intake.state import Case, IntakeState
+from ipcoord.v1 import intake_pb2
+
+
+def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> intake_pb2.CaseView:
+    view = intake_pb2.CaseView(
+        case_id=case.case_id,
+        status=case.status,
+        submitting_bureau=case.submitting_bureau,
+        handling_bureau=case.handling_bureau,
+        report=case.report,
+        action_ids=case.action_ids,
+        fast_tracked=bool(case.fast_track_center),
+        evidence=case.evidence,
+        assignee=case.assignee,
+        linked_reports=case.linked_reports,
+    )
+    view.filed_at.FromDatetime(case.filed_at)
+    if case.decision is not None:
+        view.decision.CopyFrom(case.decision)
+    participants: dict[str, None] = {}
+    for action_id in case.action_ids:
+        action = state.actions.get(action_id)
+        if action is not None:
+            participants.update(dict.fromkeys(action.members))
+    view.participating_bureaus.extend(participants)
+    for name, due in sorted(case.deadlines.items()):
+        deadline = view.deadlines.add(name=name)
+        deadline.due_at.FromDatetime(due)
+    for link in related_cases(case, state):
+        view.links.add(case_id=link[0], basis=link[1], match_key=link[2])
+    if with_history:
+        for h in case.history:
+            entry = view.history.add(
+                event_id=h.event_id, event_type=h.event_type, bureau=h.bureau, summary=h.summary
+            )
+            entry.occurred_at.FromDatetime(h.at)
+    return view
+
+
+def related_cases(case: Case, state: IntakeState) -> list[tuple[str, int, str]]:
+    """Explicit links plus every other case sharing a source key: repeat respondents are
+    visible from any of their cases."""
+    from ipcoord.intake import matching
+
+    seen = {case.case_id}
+    out = []
+    for link in case.links:
+        if link.case_id not in seen:
+            seen.add(link.case_id)
+            out.append((link.case_id, link.basis, link.match_key))
+    for key in _source_keys(case, state):
+        for other in state.cases_with_key(key):
+            if other not in seen:
+                seen.add(other)
+                out.append((other, matching.basis_of(key), key))
+    return out
+
+
+def _source_keys(case: Case, state: IntakeState) -> list[str]:
+    from ipcoord.intake import matching
+
+    keys = list(case.match_keys)
+    for key in case.match_keys:
+        uscc = state.identities.get(key)
+        if uscc:
+            keys.append(matching.uscc_key(uscc))
+    return list(dict.fromkeys(keys))

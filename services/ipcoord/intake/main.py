@@ -85,9 +85,11 @@ async def build(
 
     def table(name: str) -> faust.Table:
         # partitions=1: co-partitioned with the single-partition submissions topic.
-        return app.Table(
-            name, partitions=1, key_serializer="json", value_serializer="pickle", default=None
-        )
+        t = app.Table(name, partitions=1, default=None)
+        # Keys are str (json); values are domain dataclasses and protobuf messages (pickle).
+        # Faust derives serializers from types only, so they are set before the store exists.
+        t.value_serializer = "pickle"
+        return t
 
     state = IntakeState(**{name: table(name) for name in _TABLES})
     processed = table("processed")

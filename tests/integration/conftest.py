@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ipcoord.intake.main import build  # noqa: E402
+from ipcoord.platform.calendar import ManualClock  # noqa: E402
+from ipcoord.v1 import intake_pb2_grpc  # noqa: E402
+
+
+class Bureau:
+    """A CaseIntake stub that calls as one bureau (dev identity header)."""
+
+    def __init__(self, channel: grpc.aio.Channel, bureau: str) -> None:
+        self._stub = intake_pb2_grpc.CaseIntakeStub(channel)
+        self._metadata = (("x-ipcoord-bureau", bureau),)
+
+    def __getattr__(self, method: str):
+        rpc = getattr(self._stub, method)
+        return lambda request: rpc(request, metadata=self._metadata, timeout=30)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # a Monday
+
+
+@pytest.fixture
+async def intake(settings, clock):
+    service = await build(settings, clock=clock, tick_interval_s=3600)
+    await service.handle.start()
+    yield service
+    await service.handle.stop()
+
+
+@pytest.fixture
+async def channel(intake):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{intake.grpc_port}") as ch:
+        yield ch
+
+
+@pytest.fixture
+def as_bureau(channel):
+    return lambda bureau: Bureau(channel, bureau)

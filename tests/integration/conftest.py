@@ -9,9 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ipcoord.intake.main import build  # noqa: E402
-from ipcoord.platform.calendar import ManualClock  # noqa: E402
-from ipcoord.v1 import intake_pb2_grpc  # noqa: E402
+from ipcoord.intake.main import build
+from ipcoord.platform.calendar import ManualClock
+from ipcoord.v1 import intake_pb2_grpc
 
 
 class Bureau:

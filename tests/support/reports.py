@@ -12,15 +12,26 @@ def uscc(n: int, division: str = "440300") -> str:
     return make_uscc(f"91{division}{n:08d}X"[:17])
 
 
-def report(ref: str, *, respondent_uscc: str = "", seller: str = "", shop: str = "",
-           fingerprint: str = "", holder: str = RIGHT_HOLDER, division: str = "440300",
-           kind: int = common_pb2.INFRINGEMENT_TYPE_TRADEMARK, handling: str = "",
-           action: str = "") -> intake_pb2.ReportSubmitted:
-    respondent = common_pb2.Respondent(entity=common_pb2.Entity(uscc=respondent_uscc,
-                                                                name="Respondent Co."))
+def report(
+    ref: str,
+    *,
+    respondent_uscc: str = "",
+    seller: str = "",
+    shop: str = "",
+    fingerprint: str = "",
+    holder: str = RIGHT_HOLDER,
+    division: str = "440300",
+    kind: int = common_pb2.INFRINGEMENT_TYPE_TRADEMARK,
+    handling: str = "",
+    action: str = "",
+) -> intake_pb2.ReportSubmitted:
+    respondent = common_pb2.Respondent(
+        entity=common_pb2.Entity(uscc=respondent_uscc, name="Respondent Co.")
+    )
     if seller or shop:
-        respondent.online_identifiers.add(platform="taobao" if seller else "", seller_id=seller,
-                                          shop_url=shop)
+        respondent.online_identifiers.add(
+            platform="taobao" if seller else "", seller_id=seller, shop_url=shop
+        )
     return intake_pb2.ReportSubmitted(
         external_ref=ref,
         handling_bureau=handling,

@@ -16,6 +16,7 @@ from ipcoord.intake.stream import Outcome, PendingReplies
 from ipcoord.intake.validation import validate_report
 from ipcoord.intake.views import case_view
 from ipcoord.platform import codec
+from ipcoord.platform.calendar import Clock
 from ipcoord.platform.errors import DomainError, InvalidInput, NotFound, Violation, abort_with
 from ipcoord.platform.identity import IdentityResolver
 from ipcoord.v1 import common_pb2, intake_pb2, intake_pb2_grpc
@@ -35,9 +36,11 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         identity: IdentityResolver,
         send: SendCommand,
         replies: PendingReplies,
+        clock: Clock,
         *,
         decision_timeout_s: float = 15.0,
     ) -> None:
+        self._clock = clock
         self._state = state
         self._rules = rules
         self._identity = identity
@@ -197,7 +200,10 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         else:
             command = S.IntakeCommand()
             getattr(command, _COMMAND_FIELDS[body.DESCRIPTOR.full_name]).CopyFrom(body)
-        env = codec.envelope(command, producer_bureau=bureau, subject_key=subject_key)
+        # The service's clock stamps the command: deadlines count from it (injectable in tests).
+        env = codec.envelope(
+            command, producer_bureau=bureau, subject_key=subject_key, occurred_at=self._clock.now()
+        )
         waiting = self._replies.expect(env.event_id)
         try:
             await self._send(env)

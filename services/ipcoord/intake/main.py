@@ -150,7 +150,7 @@ async def build(
         await put_tick()
 
     identity = IdentityResolver(rules.bureaus, insecure_dev_identity=settings.insecure_dev_identity)
-    servicer = CaseIntakeServicer(state, rules, identity, send_command, replies)
+    servicer = CaseIntakeServicer(state, rules, identity, send_command, replies, clock)
     port = DEFAULT_GRPC_PORT if settings.grpc_port is None else settings.grpc_port
     server = await create_server(
         [(intake_pb2_grpc.add_CaseIntakeServicer_to_server, servicer, "ipcoord.v1.CaseIntake")],

@@ -1,0 +1,243 @@
+"""Intake's Kafka path against the real broker: submissions, rejections, dead letters,
+redelivery, special actions, fast-track with the injected clock, rebuild from the log."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from ipcoord.intake.domain import Meta, case_id_for, evolve
+from ipcoord.intake.state import IntakeState
+from ipcoord.platform import codec
+from ipcoord.platform.topics import CASES, CREDIT, DEADLETTER, INTAKE_SUBMISSIONS
+from ipcoord.v1 import common_pb2, credit_pb2, envelope_pb2
+from ipcoord.v1 import intake_pb2 as S
+from support.kafka import eventually, produce, produce_envelopes, read_envelopes, read_topic
+from support.reports import RIGHT_HOLDER, report, uscc
+
+
+def _submission(bureau: str, rpt) -> codec.Envelope:
+    return codec.envelope(rpt, producer_bureau=bureau, subject_key=f"{bureau}/{rpt.external_ref}")
+
+
+def _types(envs) -> list[str]:
+    return [e.event_type.removeprefix("ipcoord.v1.") for e in envs]
+
+
+async def test_kafka_submissions_idempotent_across_paths_rejections_and_dead_letters(
+    settings, intake, as_bureau
+):
+    good = _submission("ipb-sz", report("K-1", respondent_uscc=uscc(11)))
+    retry = _submission("ipb-sz", report("K-1", respondent_uscc=uscc(11)))  # new event id
+    invalid = _submission("ipb-sz", report("K-2", respondent_uscc="12345"))
+    unknown = _submission("nowhere", report("K-3", respondent_uscc=uscc(12)))
+    produce_envelopes(settings, INTAKE_SUBMISSIONS, [good, retry, good, invalid, unknown])
+    produce(settings, INTAKE_SUBMISSIONS, [(b"junk", b"\x0a\xff\xff garbage")])
+    case_id = case_id_for("ipb-sz", "K-1")
+    await eventually(lambda: intake.state.cases.get(case_id))
+    # And once more over gRPC: same case, nothing new published.
+    again = await as_bureau("ipb-sz").SubmitReport(
+        S.SubmitReportRequest(report=report("K-1", respondent_uscc=uscc(11)))
+    )
+    assert again.case_id == case_id and again.duplicate
+
+    facts = await eventually(
+        lambda: (
+            [
+                e
+                for e in read_envelopes(settings, CASES)
+                if e.WhichOneof("body") == "submission_rejected"
+            ]
+            and read_envelopes(settings, CASES)
+        )
+    )
+    assert _types(facts).count("CaseFiled") == 1
+    rejected = {
+        codec.body_of(e).external_ref: codec.body_of(e)
+        for e in facts
+        if e.WhichOneof("body") == "submission_rejected"
+    }
+    assert set(rejected) == {"K-2", "K-3"}
+    assert "respondents[0].entity.uscc" in {v.field for v in rejected["K-2"].violations}
+    assert any("unknown bureau 'nowhere'" in v.description for v in rejected["K-3"].violations)
+    k2 = next(
+        e
+        for e in facts
+        if e.WhichOneof("body") == "submission_rejected" and codec.body_of(e).external_ref == "K-2"
+    )
+    assert k2.subject_key == "ipb-sz/K-2" and k2.causation_id == invalid.event_id
+
+    letters = await eventually(lambda: read_topic(settings, DEADLETTER))
+    letter = envelope_pb2.DeadLetter.FromString(letters[0].value)
+    assert letter.original_value == b"\x0a\xff\xff garbage"
+    assert letter.error_class == "DecodeError" and letter.rejected_by == "intake"
+
+
+async def test_redelivered_command_has_no_second_effect(settings, intake):
+    env = _submission("ipb-sz", report("RD-1", respondent_uscc=uscc(21)))
+    produce_envelopes(settings, INTAKE_SUBMISSIONS, [env])
+    case_id = case_id_for("ipb-sz", "RD-1")
+    await eventually(lambda: intake.state.cases.get(case_id))
+    accept = S.IntakeCommand(accept_case=S.AcceptCase(case_id=case_id))
+    accept_env = codec.envelope(accept, producer_bureau="ipb-sz", subject_key=case_id)
+    # The same record delivered twice, as after a crash before the offset commit.
+    produce_envelopes(settings, INTAKE_SUBMISSIONS, [accept_env, accept_env, env])
+    await eventually(lambda: intake.processed.get(accept_env.event_id))
+    await asyncio.sleep(1.0)
+    facts = read_envelopes(settings, CASES)
+    assert _types(facts) == ["CaseFiled", "CaseAccepted"]  # no CaseCommandRejected, no refile
+    assert intake.state.cases[case_id].status == S.CASE_STATUS_ACCEPTED
+
+
+async def test_special_action_with_three_bureaus(as_bureau, intake, clock):
+    lead, gd, amr = as_bureau("ipb-sz"), as_bureau("ipb-gd"), as_bureau("amr-sz")
+    launch = S.LaunchSpecialAction(
+        action_id="sword-2026",
+        title="Sword Net 2026",
+        participating_bureaus=["ipb-gd", "amr-sz"],
+        criteria=S.ActionCriteria(
+            infringement_types=[common_pb2.INFRINGEMENT_TYPE_TRADEMARK], division_prefixes=["44"]
+        ),
+    )
+    launch.starts_at.FromDatetime(clock.now() - timedelta(days=1))
+    launch.ends_at.FromDatetime(clock.now() + timedelta(days=60))
+    progress = await lead.LaunchSpecialAction(launch)
+    assert list(progress.participating_bureaus) == ["ipb-sz"]
+    await gd.JoinSpecialAction(S.JoinSpecialAction(action_id="sword-2026"))
+    await amr.JoinSpecialAction(S.JoinSpecialAction(action_id="sword-2026"))
+
+    auto = await gd.SubmitReport(
+        S.SubmitReportRequest(report=report("GD-1", respondent_uscc=uscc(31)))
+    )
+    outside = await gd.SubmitReport(
+        S.SubmitReportRequest(report=report("GD-2", respondent_uscc=uscc(32), division="310000"))
+    )
+    manual = await amr.SubmitReport(
+        S.SubmitReportRequest(
+            report=report(
+                "AMR-1", respondent_uscc=uscc(33), kind=common_pb2.INFRINGEMENT_TYPE_PATENT
+            )
+        )
+    )
+    await amr.EnrollCases(S.EnrollCases(action_id="sword-2026", case_ids=[manual.case_id]))
+    await amr.AcceptCase(S.AcceptCase(case_id=manual.case_id))
+    lead_case = await lead.SubmitReport(
+        S.SubmitReportRequest(report=report("SZ-1", respondent_uscc=uscc(34), action="sword-2026"))
+    )
+
+    progress = await amr.GetActionProgress(S.GetActionProgressRequest(action_id="sword-2026"))
+    counts = {b.bureau: dict(b.cases_by_status) for b in progress.bureaus}
+    assert counts == {
+        "ipb-gd": {"CASE_STATUS_FILED": 1},
+        "amr-sz": {"CASE_STATUS_ACCEPTED": 1},
+        "ipb-sz": {"CASE_STATUS_FILED": 1},
+    }
+    assert progress.total_cases == 3
+    listed = await lead.ListCases(S.ListCasesRequest(action_id="sword-2026"))
+    assert {c.case_id for c in listed.cases} == {auto.case_id, manual.case_id, lead_case.case_id}
+    assert outside.case_id not in {c.case_id for c in listed.cases}
+    view = await gd.GetCase(S.GetCaseRequest(case_id=auto.case_id))
+    assert set(view.participating_bureaus) == {"ipb-sz", "ipb-gd", "amr-sz"}
+
+    import grpc
+    import pytest
+
+    with pytest.raises(grpc.aio.AioRpcError) as not_lead:
+        await gd.ConcludeSpecialAction(S.ConcludeSpecialAction(action_id="sword-2026"))
+    assert not_lead.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    final = await lead.ConcludeSpecialAction(
+        S.ConcludeSpecialAction(action_id="sword-2026", summary="3 cases")
+    )
+    assert final.concluded and final.total_cases == 3
+
+
+async def test_fast_track_deadline_passes_with_injected_clock_and_listing_stops_it(
+    settings, intake, as_bureau, clock
+):
+    center = as_bureau("ppc-shenzhen")
+    await center.RegisterTargetEnterprise(
+        S.RegisterTargetEnterprise(enterprise={"uscc": RIGHT_HOLDER, "name": "Right Holder Ltd."})
+    )
+    fast = await center.SubmitReport(
+        S.SubmitReportRequest(report=report("PPC-1", respondent_uscc=uscc(41)))
+    )
+    view = await center.GetCase(S.GetCaseRequest(case_id=fast.case_id))
+    assert view.fast_tracked and {d.name for d in view.deadlines} == {"accept", "decide"}
+
+    await intake.tick()  # deadlines not yet passed: nothing happens
+    clock.advance(timedelta(days=5))  # Monday + 5 days: two working days have passed
+    await intake.tick()
+    overdue = await eventually(lambda: intake.state.cases[fast.case_id].overdue)
+    assert overdue == ["accept"]
+    await intake.tick()  # escalated once, not on every tick
+    await asyncio.sleep(1)
+    facts = read_envelopes(settings, CASES)
+    assert _types(facts).count("CaseOverdue") == 1
+
+    # The credit service lists the right holder: no fast-track while listed.
+    listing = credit_pb2.SeriousDishonestyListed(listing_id="L-1", entity={"uscc": RIGHT_HOLDER})
+    produce_envelopes(
+        settings,
+        CREDIT,
+        [codec.envelope(listing, producer_bureau="cnipa", subject_key=RIGHT_HOLDER)],
+    )
+    await eventually(lambda: intake.state.listed.get(RIGHT_HOLDER))
+    slow = await center.SubmitReport(
+        S.SubmitReportRequest(report=report("PPC-2", respondent_uscc=uscc(42)))
+    )
+    assert not (await center.GetCase(S.GetCaseRequest(case_id=slow.case_id))).fast_tracked
+    removed = credit_pb2.ListingRemoved(listing_id="L-1", entity={"uscc": RIGHT_HOLDER})
+    produce_envelopes(
+        settings,
+        CREDIT,
+        [codec.envelope(removed, producer_bureau="cnipa", subject_key=RIGHT_HOLDER)],
+    )
+    await eventually(lambda: not intake.state.listed.get(RIGHT_HOLDER))
+    again = await center.SubmitReport(
+        S.SubmitReportRequest(report=report("PPC-3", respondent_uscc=uscc(43)))
+    )
+    assert (await center.GetCase(S.GetCaseRequest(case_id=again.case_id))).fast_tracked
+
+
+async def test_state_rebuilt_from_the_log_equals_live_state(settings, intake, as_bureau):
+    ipb = as_bureau("ipb-sz")
+    for i in range(6):
+        await ipb.SubmitReport(
+            S.SubmitReportRequest(
+                report=report(f"RB-{i}", respondent_uscc=uscc(50 + i % 3), seller=f"sel-{i}")
+            )
+        )
+    first = intake.state.submissions["ipb-sz/RB-0"]
+    await ipb.AcceptCase(S.AcceptCase(case_id=first))
+    await ipb.IdentifyRespondent(
+        S.IdentifyRespondent(
+            online_identifier={"platform": "taobao", "seller_id": "sel-1"},
+            entity={"uscc": uscc(60)},
+        )
+    )
+    await asyncio.sleep(1)
+
+    rebuilt = IntakeState()
+    for env in read_envelopes(settings, CASES) + [
+        e
+        for e in read_envelopes(settings, INTAKE_SUBMISSIONS)
+        if e.WhichOneof("body") in ("serious_dishonesty_listed", "listing_removed")
+    ]:
+        evolve(
+            rebuilt,
+            codec.body_of(env),
+            Meta(env.event_id, codec.occurred_at(env), env.producer_bureau),
+        )
+    for name in (
+        "cases",
+        "submissions",
+        "match_index",
+        "identities",
+        "actions",
+        "action_cases",
+        "targets",
+        "listed",
+    ):
+        live = dict(getattr(intake.state, name).items())
+        assert live == dict(getattr(rebuilt, name)), name
+    assert len(rebuilt.cases) == 3  # RB-3..5 were linked to RB-0..2 by USCC

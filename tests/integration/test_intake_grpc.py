@@ -108,7 +108,8 @@ async def test_linking_by_uscc_shop_and_identified_seller(as_bureau):
         )
     )
     assert {(link.case_id, link.linked_case_id) for link in linked.links} == {
-        (seller.case_id, by_uscc.case_id)
+        (seller.case_id, by_uscc.case_id),
+        (by_uscc.case_id, seller.case_id),
     }
     history = await ipb.GetRespondentHistory(S.GetRespondentHistoryRequest(uscc=uscc(5)))
     assert {c.case_id for c in history.cases} == {by_uscc.case_id, seller.case_id}

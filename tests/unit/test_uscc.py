@@ -16,7 +16,7 @@ def test_known_valid_codes(code):
         ("91440300708461136TT", "18 characters"),
         ("9144030070846113IT", "position 17"),
         ("91440300708461136X", "check character is 'X', expected 'T'"),
-        ("914403O0708461136T", "position 6"),
+        ("914403O0708461136T", "position 7"),
         ("91ABCDEF708461136T", "division code"),
     ],
 )

@@ -6,6 +6,7 @@ subclasses; api.py maps them to gRPC status, stream.py to CaseCommandRejected.""
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Set
 from dataclasses import dataclass, field
@@ -303,14 +304,15 @@ def _identify(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
         for case_id in state.cases_with_key(key):
             for other in behind_uscc:
                 if other != case_id and not _linked(state, case_id, other):
-                    events.append(
-                        S.CasesLinked(
-                            case_id=case_id,
-                            linked_case_id=other,
-                            basis=matching.USCC,
-                            match_key=uscc_key,
+                    for a, b in ((case_id, other), (other, case_id)):
+                        events.append(
+                            S.CasesLinked(
+                                case_id=a,
+                                linked_case_id=b,
+                                basis=matching.USCC,
+                                match_key=uscc_key,
+                            )
                         )
-                    )
     return events
 
 
@@ -489,15 +491,26 @@ def evolve(state: IntakeState, event: Message, meta: Meta) -> IntakeState:
 def _history(case: Case, event: Message, meta: Meta, summary: str) -> None:
     if any(h.event_id == meta.event_id for h in case.history):
         return
-    case.history.append(
-        HistoryEntry(meta.event_id, event.DESCRIPTOR.full_name, meta.at, meta.bureau, summary)
-    )
+    entry = HistoryEntry(meta.event_id, event.DESCRIPTOR.full_name, meta.at, meta.bureau, summary)
+    # In time order (UUIDv7 ids break ties): a replay of the partitioned log, which reads a
+    # CasesLinked from the other case's partition, still yields the same history.
+    bisect.insort(case.history, entry, key=lambda h: (h.at, h.event_id))
 
 
 def _index(state: IntakeState, key: str, case_id: str) -> None:
     ids = state.match_index.get(key, [])
     if case_id not in ids:
         state.match_index[key] = sorted([*ids, case_id])
+
+
+def _index_all(state: IntakeState, keys: list[str], case_id: str) -> None:
+    """Index a case under its keys and under the USCCs its online ids were identified as, so
+    filing and identification give the same index in whichever order a replay reads them."""
+    for key in keys:
+        _index(state, key, case_id)
+        uscc = state.identities.get(key)
+        if uscc:
+            _index(state, matching.uscc_key(uscc), case_id)
 
 
 def _on_filed(state: IntakeState, e: S.CaseFiled, meta: Meta) -> None:
@@ -515,8 +528,7 @@ def _on_filed(state: IntakeState, e: S.CaseFiled, meta: Meta) -> None:
     _history(case, e, meta, f"filed by {e.submitting_bureau}, handled by {e.handling_bureau}")
     state.cases[e.case_id] = case
     state.submissions[submission_key(e.submitting_bureau, e.report.external_ref)] = e.case_id
-    for key in keys:
-        _index(state, key, e.case_id)
+    _index_all(state, keys, e.case_id)
 
 
 def _on_linked(state: IntakeState, e: S.ReportLinked, meta: Meta) -> None:
@@ -527,10 +539,9 @@ def _on_linked(state: IntakeState, e: S.ReportLinked, meta: Meta) -> None:
         return
     if ref not in case.linked_reports:
         case.linked_reports.append(ref)
-    for key in matching.report_keys(e.report):
-        _index(state, key, e.case_id)
-        if key not in case.match_keys:
-            case.match_keys.append(key)
+    keys = matching.report_keys(e.report)
+    _index_all(state, keys, e.case_id)
+    case.match_keys.extend(k for k in keys if k not in case.match_keys)
     _history(case, e, meta, f"report {ref} linked on {e.match_key}")
     state.cases[e.case_id] = case
 
@@ -589,17 +600,18 @@ def _on_case_event(state: IntakeState, e: Message, meta: Meta) -> None:
     if isinstance(e, S.CaseEnrolled):
         ids = state.action_cases.get(e.action_id, [])
         if e.case_id not in ids:
-            state.action_cases[e.action_id] = [*ids, e.case_id]
+            state.action_cases[e.action_id] = sorted([*ids, e.case_id])
 
 
 def _on_cases_linked(state: IntakeState, e: S.CasesLinked, meta: Meta) -> None:
-    for this, other in ((e.case_id, e.linked_case_id), (e.linked_case_id, e.case_id)):
-        case = state.cases.get(this)
-        if case is None or any(link.case_id == other for link in case.links):
-            continue
-        case.links.append(Link(other, e.basis, e.match_key))
-        _history(case, e, meta, f"linked with {other} on {e.match_key}")
-        state.cases[this] = case
+    # Only the keyed case changes; decide emits one CasesLinked per side.
+    case = state.cases.get(e.case_id)
+    if case is None or any(link.case_id == e.linked_case_id for link in case.links):
+        return
+    link = Link(e.linked_case_id, e.basis, e.match_key)
+    bisect.insort(case.links, link, key=lambda x: x.case_id)
+    _history(case, e, meta, f"linked with {e.linked_case_id} on {e.match_key}")
+    state.cases[e.case_id] = case
 
 
 def _on_identified(state: IntakeState, e: S.RespondentIdentified, meta: Meta) -> None:

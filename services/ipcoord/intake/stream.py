@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
+from ipcoord.intake import matching
 from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
 from ipcoord.intake.state import IntakeState
 from ipcoord.platform import codec, metrics
@@ -163,9 +164,11 @@ def subject_key(event: Message, cause: codec.Envelope) -> str:
             return f"{event.submitting_bureau}/{event.external_ref}"
         case intake_pb2.CaseCommandRejected():
             return event.subject_id or cause.subject_key
-        case intake_pb2.RespondentIdentified() | intake_pb2.TargetEnterpriseRegistered():
-            entity = getattr(event, "entity", None) or event.enterprise
-            return entity.uscc
+        case intake_pb2.RespondentIdentified():
+            # Keyed by the identifier: re-identifications of one seller stay in order.
+            return matching.online_keys(event.online_identifier)[0]
+        case intake_pb2.TargetEnterpriseRegistered():
+            return event.enterprise.uscc
         case intake_pb2.TargetEnterpriseRemoved():
             return event.uscc
     return cause.subject_key

@@ -34,11 +34,15 @@ kafka-down: ## stop the local Kafka broker (no-op if it is not running)
 topics: install kafka-up ## create the registry's topics
 	$(BIN)/ipcoord topics create
 
-dev: install kafka-up topics ## bring the system up: broker, topics, services
-	@echo "ipcoord: broker on $(KAFKA_BOOTSTRAP_SERVERS), topics created."
-	@$(BIN)/ipcoord topics describe
+dev: install kafka-up topics ## bring the system up: broker, topics, services (intake on :50051)
+	@bash deploy/local/services.sh up
+	@echo "ipcoord: broker on $(KAFKA_BOOTSTRAP_SERVERS); intake gRPC on localhost:50051"
+	@echo "         (dev identity: send your bureau id in the x-ipcoord-bureau header)."
+	@echo "         Logs in var/run/; 'make down' stops everything."
 
-down: kafka-down ## stop everything `make dev` started
+down: ## stop everything `make dev` started (services, then the broker)
+	@bash deploy/local/services.sh down
+	@bash $(KAFKA) down
 
 test: install ## run the whole test suite (starts the local broker when none is configured)
 	$(BIN)/pytest -q

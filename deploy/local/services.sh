@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Starts and stops the ipcoord services locally for `make dev` / `make down`.
+#   services.sh up     start every service in the background (no-op for running ones)
+#   services.sh down   stop them (SIGTERM, then wait for a graceful drain)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+run_dir="$root/var/run"
+bin="$root/.venv/bin"
+services=(intake)
+mkdir -p "$run_dir"
+export IPCOORD_INSECURE_DEV_IDENTITY="${IPCOORD_INSECURE_DEV_IDENTITY:-true}"
+export IPCOORD_DATA_DIR="${IPCOORD_DATA_DIR:-$root/var/ipcoord}"
+
+up() {
+  for s in "${services[@]}"; do
+    pid_file="$run_dir/$s.pid"
+    if [[ -f $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+      echo "services.sh: $s already running (pid $(cat "$pid_file"))"; continue
+    fi
+    nohup "$bin/ipcoord" serve "$s" > "$run_dir/$s.log" 2>&1 < /dev/null &
+    echo $! > "$pid_file"
+    echo "services.sh: started $s (pid $!), log $run_dir/$s.log"
+  done
+}
+
+down() {
+  for s in "${services[@]}"; do
+    pid_file="$run_dir/$s.pid"
+    [[ -f $pid_file ]] || continue
+    pid="$(cat "$pid_file")"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+      echo "services.sh: stopped $s"
+    fi
+    rm -f "$pid_file"
+  done
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac

@@ -1,0 +1,65 @@
+"""`ipcoord serve intake` as an operator runs it: NOT_SERVING until ready, then SERVING, and
+ipcoord.v1.CaseIntake listed by reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_serve_intake_health_and_reflection(settings, tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "IPCOORD_TOPIC_PREFIX": settings.topic_prefix,
+        "IPCOORD_GRPC_PORT": str(port),
+        "IPCOORD_DATA_DIR": str(tmp_path),
+        "IPCOORD_INSECURE_DEV_IDENTITY": "true",
+    }
+    process = subprocess.Popen(  # noqa: ASYNC220 - the service must run in its own process
+        [str(Path(sys.executable).parent / "ipcoord"), "serve", "intake"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            status = None
+            for _ in range(300):
+                try:
+                    reply = await health.Check(
+                        health_pb2.HealthCheckRequest(service="ipcoord.v1.CaseIntake"), timeout=1
+                    )
+                    status = reply.status
+                    if status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.aio.AioRpcError:
+                    pass
+                assert process.poll() is None, process.stdout.read().decode()[-3000:]
+                await asyncio.sleep(0.2)
+            assert status == health_pb2.HealthCheckResponse.SERVING
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            replies = [r async for r in stub.ServerReflectionInfo(iter([request]))]
+            names = {s.name for s in replies[0].list_services_response.service}
+            assert "ipcoord.v1.CaseIntake" in names
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0

@@ -6,7 +6,7 @@ KAFKA := deploy/local/kafka/kafka.sh
 export KAFKA_BOOTSTRAP_SERVERS ?= localhost:9092
 
 .PHONY: help install doctor kafka-up kafka-down kafka-fetch topics dev down test test-unit \
-        lint format clean
+        lint format clean bench
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -66,3 +66,6 @@ format: install ## apply ruff's formatting and fixes
 
 clean: ## remove the venv, caches and generated code (not the Kafka jar cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache services/ipcoord/v1 var
+
+bench: install kafka-up ## benchmarks (not part of the tests): intake vs bare aiokafka, same run
+	$(BIN)/python bench/intake_submissions.py --count 5000

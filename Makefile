@@ -51,8 +51,8 @@ test-unit: install ## run the unit tests only (no broker)
 	$(BIN)/pytest -q tests/unit
 
 lint: install ## ruff, buf lint, buf breaking against the previous commit
-	$(BIN)/ruff check services tests hatch_build.py
-	$(BIN)/ruff format --check services tests hatch_build.py
+	$(BIN)/ruff check services tests bench hatch_build.py
+	$(BIN)/ruff format --check services tests bench hatch_build.py
 	$(BIN)/buf lint
 	@if git rev-parse --verify -q HEAD~1 >/dev/null && \
 	    git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then \
@@ -61,8 +61,8 @@ lint: install ## ruff, buf lint, buf breaking against the previous commit
 	else echo "buf breaking: no previous commit with protos to compare against"; fi
 
 format: install ## apply ruff's formatting and fixes
-	$(BIN)/ruff check --fix services tests hatch_build.py
-	$(BIN)/ruff format services tests hatch_build.py
+	$(BIN)/ruff check --fix services tests bench hatch_build.py
+	$(BIN)/ruff format services tests bench hatch_build.py
 
 clean: ## remove the venv, caches and generated code (not the Kafka jar cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache services/ipcoord/v1 var

@@ -34,9 +34,12 @@ def kafka_bootstrap() -> Iterator[str]:
         yield configured
         return
     if _docker_available():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
-        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
+        # Confluent Platform 8.0 is Apache Kafka 4.0, the image line testcontainers' Kafka
+        # module starts in KRaft mode. (Not exercised here: this machine has no Docker engine.)
+        image = os.environ.get("IPCOORD_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:8.0.0")
+        with KafkaContainer(image).with_kraft() as container:
             yield container.get_bootstrap_server()
         return
     result = subprocess.run(["bash", str(KAFKA_SH), "up"], capture_output=True, text=True)

@@ -1,14 +1,9 @@
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import grpc
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from ipcoord.intake.main import build
 from ipcoord.platform.calendar import ManualClock
 from ipcoord.v1 import intake_pb2_grpc

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ipcoord.intake.domain import Command, Meta, Rules, case_id_for, decide, evolve
 from ipcoord.intake.state import IntakeState
 from ipcoord.intake.stream import subject_key

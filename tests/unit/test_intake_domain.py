@@ -305,7 +305,21 @@ def test_working_days_skip_weekends_and_holidays():
 # Any sequence of commands: replaying the facts they produced rebuilds the same state.
 _commands = st.lists(
     st.tuples(
-        st.sampled_from(["submit", "accept", "assign", "start", "reject", "transfer", "identify"]),
+        st.sampled_from(
+            [
+                "submit",
+                "accept",
+                "assign",
+                "start",
+                "reject",
+                "transfer",
+                "identify",
+                "decide",
+                "close",
+                "evidence",
+                "enrol",
+            ]
+        ),
         st.integers(0, 4),
         st.integers(0, 3),
     ),
@@ -334,15 +348,32 @@ def _command(kind: str, i: int, j: int):
             return S.RejectCase(case_id=case, reason="r")
         case "transfer":
             return S.TransferCase(case_id=case, to_bureau="amr-sz")
+        case "decide":
+            decision = S.Decision(
+                infringement_established=bool(j % 2), infringement_type=1, respondent_uscc=uscc(j)
+            )
+            return S.DecideCase(case_id=case, decision=decision)
+        case "close":
+            return S.CloseCase(case_id=case, reason="done")
+        case "evidence":
+            return S.AddEvidence(
+                case_id=case, evidence={"sha256": f"{j:x}" * 64, "kind": 1, "location": "vault"}
+            )
+        case "enrol":
+            return S.EnrollCases(action_id="A1", case_ids=[case])
     return S.IdentifyRespondent(
         online_identifier={"platform": "taobao", "seller_id": f"s{i}"}, entity={"uscc": uscc(j)}
     )
 
 
 @given(_commands)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 def test_replaying_the_facts_rebuilds_the_same_state(commands):
     live, log = IntakeState(), []
+    for event in _launch(IntakeState(), invited=()):
+        meta = Meta("e-launch", T0 - timedelta(days=2), "ipb-sz")
+        evolve(live, event, meta)
+        log.append((event, meta))
     for n, (kind, i, j) in enumerate(commands):
         body = _command(kind, i, j)
         at = T0 + timedelta(minutes=n)

@@ -179,11 +179,7 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
             await abort_with(
                 context, InvalidInput([Violation("uscc", "give a USCC or an online identifier")])
             )
-        # An identified online id and its USCC are one respondent.
-        for key in list(keys):
-            uscc = self._state.identities.get(key)
-            if uscc:
-                keys.append(matching.uscc_key(uscc))
+        keys = self._state.with_identities(keys)
         case_ids = sorted({c for key in keys for c in self._state.cases_with_key(key)})
         cases = [self._state.cases.get(c) for c in case_ids]
         return S.RespondentHistory(

@@ -91,7 +91,7 @@ def _submit(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
         )
     if violations:
         raise InvalidInput(violations)
-    keys = _with_identities(matching.report_keys(report), state)
+    keys = state.with_identities(matching.report_keys(report))
     match = _first_linkable(keys, state)
     if match is not None:
         case_id, key = match
@@ -115,16 +115,6 @@ def _submit(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
     events += _fast_track(case_id, handler, report, cmd.at, state, rules)
     events += _enrolments(case_id, handler, report, cmd.at, state)
     return events
-
-
-def _with_identities(keys: list[str], state: IntakeState) -> list[str]:
-    """Add the USCC an online identifier was identified as (source tracing across names)."""
-    out = list(keys)
-    for key in keys:
-        uscc = state.identities.get(key)
-        if uscc and matching.uscc_key(uscc) not in out:
-            out.insert(0, matching.uscc_key(uscc))
-    return out
 
 
 def _first_linkable(keys: list[str], state: IntakeState) -> tuple[str, str] | None:
@@ -506,11 +496,8 @@ def _index(state: IntakeState, key: str, case_id: str) -> None:
 def _index_all(state: IntakeState, keys: list[str], case_id: str) -> None:
     """Index a case under its keys and under the USCCs its online ids were identified as, so
     filing and identification give the same index in whichever order a replay reads them."""
-    for key in keys:
+    for key in state.with_identities(keys):
         _index(state, key, case_id)
-        uscc = state.identities.get(key)
-        if uscc:
-            _index(state, matching.uscc_key(uscc), case_id)
 
 
 def _on_filed(state: IntakeState, e: S.CaseFiled, meta: Meta) -> None:
@@ -616,7 +603,9 @@ def _on_cases_linked(state: IntakeState, e: S.CasesLinked, meta: Meta) -> None:
 
 def _on_identified(state: IntakeState, e: S.RespondentIdentified, meta: Meta) -> None:
     for key in matching.online_keys(e.online_identifier):
-        state.identities[key] = e.entity.uscc
+        known = state.identities.get(key, [])
+        if e.entity.uscc not in known:
+            state.identities[key] = sorted([*known, e.entity.uscc])
         for case_id in state.cases_with_key(key):
             _index(state, matching.uscc_key(e.entity.uscc), case_id)
 

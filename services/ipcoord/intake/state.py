@@ -86,8 +86,8 @@ class IntakeState:
     submissions: MutableMapping[str, str] = field(default_factory=dict)
     # match key -> case ids, in filing order: source tracing.
     match_index: MutableMapping[str, list[str]] = field(default_factory=dict)
-    # online key -> USCC it was identified as.
-    identities: MutableMapping[str, str] = field(default_factory=dict)
+    # online key -> every USCC it was identified as (sorted: a set, so replays converge).
+    identities: MutableMapping[str, list[str]] = field(default_factory=dict)
     # action id -> case ids enrolled (kept apart from Action so enrolment commutes with launch).
     actions: MutableMapping[str, Action] = field(default_factory=dict)
     action_cases: MutableMapping[str, list[str]] = field(default_factory=dict)
@@ -98,3 +98,9 @@ class IntakeState:
 
     def cases_with_key(self, key: str) -> list[str]:
         return list(self.match_index.get(key, []))
+
+    def with_identities(self, keys: list[str]) -> list[str]:
+        """``keys`` plus the USCC keys their online identifiers were identified as: an
+        identified seller and its USCC are one respondent. USCC keys come first."""
+        identified = [f"uscc:{uscc}" for key in keys for uscc in self.identities.get(key, ())]
+        return list(dict.fromkeys([*identified, *keys]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipcoord.intake import matching
 from ipcoord.intake.state import Case, IntakeState
 from ipcoord.v1 import intake_pb2
 
@@ -45,28 +46,15 @@ def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> i
 def related_cases(case: Case, state: IntakeState) -> list[tuple[str, int, str]]:
     """Explicit links plus every other case sharing a source key: repeat respondents are
     visible from any of their cases."""
-    from ipcoord.intake import matching
-
     seen = {case.case_id}
     out = []
     for link in case.links:
         if link.case_id not in seen:
             seen.add(link.case_id)
             out.append((link.case_id, link.basis, link.match_key))
-    for key in _source_keys(case, state):
+    for key in state.with_identities(case.match_keys):
         for other in state.cases_with_key(key):
             if other not in seen:
                 seen.add(other)
                 out.append((other, matching.basis_of(key), key))
     return out
-
-
-def _source_keys(case: Case, state: IntakeState) -> list[str]:
-    from ipcoord.intake import matching
-
-    keys = list(case.match_keys)
-    for key in case.match_keys:
-        uscc = state.identities.get(key)
-        if uscc:
-            keys.append(matching.uscc_key(uscc))
-    return list(dict.fromkeys(keys))

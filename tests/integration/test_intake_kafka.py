@@ -241,3 +241,22 @@ async def test_state_rebuilt_from_the_log_equals_live_state(settings, intake, as
         live = dict(getattr(intake.state, name).items())
         assert live == dict(getattr(rebuilt, name)), name
     assert len(rebuilt.cases) == 3  # RB-3..5 were linked to RB-0..2 by USCC
+
+
+async def test_callers_trace_context_reaches_the_command_and_its_facts(settings, channel):
+    from ipcoord.platform.ids import new_traceparent, trace_id_of
+    from ipcoord.v1 import intake_pb2_grpc
+
+    stub = intake_pb2_grpc.CaseIntakeStub(channel)
+    parent = new_traceparent()
+    metadata = (("x-ipcoord-bureau", "ipb-sz"), ("traceparent", parent))
+    filed = await stub.SubmitReport(
+        S.SubmitReportRequest(report=report("TR-1", respondent_uscc=uscc(70))), metadata=metadata
+    )
+    records = await eventually(lambda: read_topic(settings, CASES, timeout_s=1.0))
+    [fact] = [r for r in records if r.key == filed.case_id.encode()]
+    headers = dict(fact.headers)
+    assert headers["ipcoord-event-type"] == b"ipcoord.v1.CaseFiled"
+    assert trace_id_of(headers["traceparent"].decode()) == trace_id_of(parent)
+    [command] = read_topic(settings, INTAKE_SUBMISSIONS, timeout_s=1.0)
+    assert trace_id_of(dict(command.headers)["traceparent"].decode()) == trace_id_of(parent)

@@ -38,6 +38,7 @@ async def server():
         ],
         _SETTINGS,
         port=0,
+        service="probe",
     )
     yield running
     await running.stop(grace=0)
@@ -86,3 +87,20 @@ async def test_caller_identity_from_dev_header_and_refusals(server):
             )
         assert unknown.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "nobody" in unknown.value.details()
+
+
+async def test_calls_are_counted_by_method_and_code(server):
+    from prometheus_client import REGISTRY
+
+    def count(code: str) -> float:
+        labels = {"service": "probe", "method": "/ipcoord.v1.CaseIntake/GetCase", "code": code}
+        return REGISTRY.get_sample_value("ipcoord_grpc_requests_total", labels) or 0.0
+
+    ok_before, denied_before = count("OK"), count("PERMISSION_DENIED")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = intake_pb2_grpc.CaseIntakeStub(channel)
+        await stub.GetCase(intake_pb2.GetCaseRequest(), metadata=(("x-ipcoord-bureau", "cnipa"),))
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.GetCase(intake_pb2.GetCaseRequest(), metadata=(("x-ipcoord-bureau", "x"),))
+    assert count("OK") == ok_before + 1
+    assert count("PERMISSION_DENIED") == denied_before + 1

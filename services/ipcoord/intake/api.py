@@ -25,7 +25,13 @@ S = intake_pb2
 _DEFAULT_PAGE = 50
 _MAX_PAGE = 500
 
-SendCommand = Callable[[codec.Envelope], Awaitable[None]]
+# (command envelope, caller's W3C traceparent or None) -> published
+SendCommand = Callable[[codec.Envelope, str | None], Awaitable[None]]
+
+
+def _traceparent(context: grpc.aio.ServicerContext) -> str | None:
+    """The caller's trace context, so the command and its facts join the caller's trace."""
+    return dict(context.invocation_metadata() or ()).get(codec.HEADER_TRACEPARENT)
 
 
 class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
@@ -202,7 +208,7 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         )
         waiting = self._replies.expect(env.event_id)
         try:
-            await self._send(env)
+            await self._send(env, _traceparent(context))
             outcome = await asyncio.wait_for(waiting, self._timeout)
         except TimeoutError:
             await context.abort(

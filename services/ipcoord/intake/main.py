@@ -95,14 +95,18 @@ async def build(
     processed = table("processed")
     replies = PendingReplies()
 
-    async def publish_fact(key: str, env: codec.Envelope):
+    async def publish_fact(key: str, env: codec.Envelope, traceparent: str | None = None):
         return await cases_topic.send(
-            key=key.encode(), value=codec.encode(env), headers=codec.headers(env)
+            key=key.encode(),
+            value=codec.encode(env),
+            headers=codec.headers(env, parent_traceparent=traceparent),
         )
 
-    async def send_command(env: codec.Envelope) -> None:
+    async def send_command(env: codec.Envelope, traceparent: str | None = None) -> None:
         ack = await submissions.send(
-            key=env.subject_key.encode(), value=codec.encode(env), headers=codec.headers(env)
+            key=env.subject_key.encode(),
+            value=codec.encode(env),
+            headers=codec.headers(env, parent_traceparent=traceparent),
         )
         await ack
 
@@ -114,7 +118,7 @@ async def build(
             stream, sink, service=SERVICE, max_bytes=settings.max_message_bytes
         ):
             try:
-                await processor.handle(env)
+                await processor.handle(env, codec.header(event.headers, codec.HEADER_TRACEPARENT))
             except codec.InvalidEnvelope as exc:
                 m = event.message
                 await sink.publish(
@@ -138,7 +142,12 @@ async def build(
         ):
             if env.WhichOneof("body") in _RELAYED_BODIES:
                 ack = await submissions.send(
-                    key=event.key, value=event.value, headers=codec.headers(env)
+                    key=event.key,
+                    value=event.value,
+                    headers=codec.headers(
+                        env,
+                        parent_traceparent=codec.header(event.headers, codec.HEADER_TRACEPARENT),
+                    ),
                 )
                 await ack
 
@@ -156,6 +165,7 @@ async def build(
         [(intake_pb2_grpc.add_CaseIntakeServicer_to_server, servicer, "ipcoord.v1.CaseIntake")],
         settings,
         port=port,
+        service=SERVICE,
     )
     return IntakeService(ServiceHandle(app, server), state, processed, put_tick)
 

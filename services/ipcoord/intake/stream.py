@@ -76,10 +76,12 @@ class IntakeProcessor:
         self.state: IntakeState = state
         self._processed = processed  # event id -> True (a Faust table in the service)
         self._rules = rules
-        self._publish = publish  # async (key, envelope) -> awaitable of the broker's ack
+        # async (key, envelope, parent traceparent) -> awaitable of the broker's ack
+        self._publish = publish
         self._replies = replies
 
-    async def handle(self, env: codec.Envelope) -> None:
+    async def handle(self, env: codec.Envelope, traceparent: str | None = None) -> None:
+        """``traceparent``: the command record's, so its facts continue the caller's trace."""
         if self._processed.get(env.event_id):
             # Redelivered after a crash or rebalance: its effects are already in the tables.
             self._replies.resolve(env.event_id, Outcome([]))
@@ -97,15 +99,17 @@ class IntakeProcessor:
             events = decide(command, self.state, self._rules)
         except DomainError as error:
             rejection = self._rejection(env, body, error)
-            await self._emit([rejection], env)
+            await self._emit([rejection], env, traceparent)
             self._processed[env.event_id] = True
             self._replies.resolve(env.event_id, Outcome([], error))
             return
-        published = await self._emit(events, env)
+        published = await self._emit(events, env, traceparent)
         self._processed[env.event_id] = True
         self._replies.resolve(env.event_id, Outcome(published))
 
-    async def _emit(self, events: list[Message], cause: codec.Envelope) -> list[codec.Envelope]:
+    async def _emit(
+        self, events: list[Message], cause: codec.Envelope, traceparent: str | None
+    ) -> list[codec.Envelope]:
         published = []
         for event in events:
             out = codec.envelope(
@@ -127,7 +131,7 @@ class IntakeProcessor:
             published.append(out)
         # Send all, then wait for every ack: the offset of the command is committed only after
         # its facts are on the log, so a crash redelivers the command rather than losing them.
-        acks = [await self._publish(out.subject_key, out) for out in published]
+        acks = [await self._publish(out.subject_key, out, traceparent) for out in published]
         await asyncio.gather(*acks)
         for out in published:
             metrics.EVENTS_PRODUCED.labels(SERVICE, "cases", out.event_type).inc()

@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from ipcoord.platform.grpc_metrics import MetricsInterceptor
 from ipcoord.platform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,12 @@ async def create_server(
     settings: Settings,
     *,
     port: int,
-    interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
+    service: str,
 ) -> RunningServer:
     """Build and start a server; it answers NOT_SERVING until ``set_serving()``."""
     registrations = list(registrations)
     server = grpc.aio.server(
-        interceptors=list(interceptors),
+        interceptors=[MetricsInterceptor(service)],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),

@@ -1,0 +1,35 @@
+"""A server interceptor counting every unary call by method and status code, with its duration."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+
+from ipcoord.platform import metrics
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler  # streams (reflection) pass through uncounted
+        inner, method, service = handler.unary_unary, handler_call_details.method, self._service
+
+        async def observed(request, context):
+            started = time.perf_counter()
+            try:
+                return await inner(request, context)
+            finally:
+                code = context.code() or grpc.StatusCode.OK
+                metrics.GRPC_REQUESTS.labels(service, method, code.name).inc()
+                metrics.GRPC_SECONDS.labels(service, method).observe(time.perf_counter() - started)
+
+        return grpc.unary_unary_rpc_method_handler(
+            observed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -27,7 +27,7 @@ from ipcoord.platform.grpc_server import create_server
 from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
-from ipcoord.platform.runner import ServiceHandle
+from ipcoord.platform.runner import ServiceHandle, fail_stop
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.topics import CASES, CREDIT, INTAKE_SUBMISSIONS
 from ipcoord.v1 import intake_pb2_grpc
@@ -110,7 +110,7 @@ async def build(
         )
         await ack
 
-    processor = IntakeProcessor(state, processed, rules, publish_fact, replies)
+    processor = IntakeProcessor(state, processed, rules, publish_fact, replies, fail_stop)
 
     @app.agent(submissions, name="intake-decider")
     async def decider(stream):

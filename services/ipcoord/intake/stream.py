@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -46,6 +47,9 @@ class PendingReplies:
     def forget(self, event_id: str) -> None:
         self._waiting.pop(event_id, None)
 
+    def waiting(self, event_id: str) -> bool:
+        return event_id in self._waiting
+
     def resolve(self, event_id: str, outcome: Outcome) -> None:
         future = self._waiting.pop(event_id, None)
         if future is not None and not future.done():
@@ -72,13 +76,22 @@ def command_of(env: codec.Envelope) -> Message | None:
 class IntakeProcessor:
     """Handles one decoded envelope from the submissions topic. Idempotent by event id."""
 
-    def __init__(self, state, processed, rules: Rules, publish, replies: PendingReplies) -> None:
+    def __init__(
+        self,
+        state,
+        processed,
+        rules: Rules,
+        publish,
+        replies: PendingReplies,
+        on_publish_failure: Callable[[BaseException], None],
+    ) -> None:
         self.state: IntakeState = state
         self._processed = processed  # event id -> True (a Faust table in the service)
         self._rules = rules
         # async (key, envelope, parent traceparent) -> awaitable of the broker's ack
         self._publish = publish
         self._replies = replies
+        self._on_publish_failure = on_publish_failure
 
     async def handle(self, env: codec.Envelope, traceparent: str | None = None) -> None:
         """``traceparent``: the command record's, so its facts continue the caller's trace."""
@@ -95,21 +108,22 @@ class IntakeProcessor:
             self._processed[env.event_id] = True
             return
         command = Command(body, env.producer_bureau, env.event_id, codec.occurred_at(env))
+        error: DomainError | None = None
         try:
             events = decide(command, self.state, self._rules)
-        except DomainError as error:
-            rejection = self._rejection(env, body, error)
-            await self._emit([rejection], env, traceparent)
-            self._processed[env.event_id] = True
-            self._replies.resolve(env.event_id, Outcome([], error))
-            return
-        published = await self._emit(events, env, traceparent)
+        except DomainError as refusal:
+            error, events = refusal, [self._rejection(env, body, refusal)]
+        published, acks = await self._emit(events, env, traceparent, apply=error is None)
         self._processed[env.event_id] = True
-        self._replies.resolve(env.event_id, Outcome(published))
+        if self._replies.waiting(env.event_id):
+            # A caller waits: answer once its facts are acknowledged by the broker.
+            await asyncio.gather(*acks)
+            self._replies.resolve(env.event_id, Outcome([] if error else published, error))
 
     async def _emit(
-        self, events: list[Message], cause: codec.Envelope, traceparent: str | None
-    ) -> list[codec.Envelope]:
+        self, events: list[Message], cause: codec.Envelope, traceparent: str | None, apply: bool
+    ) -> tuple[list[codec.Envelope], list[asyncio.Future]]:
+        """Wrap, apply (unless they record a refusal) and send the facts of one command."""
         published = []
         for event in events:
             out = codec.envelope(
@@ -120,22 +134,30 @@ class IntakeProcessor:
                 causation_id=cause.event_id,
                 occurred_at=codec.occurred_at(cause),
             )
-            if not isinstance(
-                event, intake_pb2.SubmissionRejected | intake_pb2.CaseCommandRejected
-            ):
+            if apply:
                 evolve(
                     self.state,
                     event,
-                    Meta(out.event_id, codec.occurred_at(out), out.producer_bureau),
+                    Meta(out.event_id, codec.occurred_at(out), cause.producer_bureau),
                 )
             published.append(out)
-        # Send all, then wait for every ack: the offset of the command is committed only after
-        # its facts are on the log, so a crash redelivers the command rather than losing them.
-        acks = [await self._publish(out.subject_key, out, traceparent) for out in published]
-        await asyncio.gather(*acks)
+        acks = []
         for out in published:
+            ack = await self._publish(out.subject_key, out, traceparent)
+            # Faust flushes the producer before it commits the command's offset, so the facts
+            # are durable before the command counts as done. A fact the broker refused for good
+            # ends the process uncommitted (platform.runner.fail_stop): the command is
+            # redelivered and decided again, never half-applied.
+            ack.add_done_callback(self._check_ack)
+            acks.append(ack)
             metrics.EVENTS_PRODUCED.labels(SERVICE, "cases", out.event_type).inc()
-        return published
+        return published, acks
+
+    def _check_ack(self, ack: asyncio.Future) -> None:
+        if ack.cancelled():
+            self._on_publish_failure(asyncio.CancelledError("fact publication cancelled"))
+        elif ack.exception() is not None:
+            self._on_publish_failure(ack.exception())
 
     @staticmethod
     def _rejection(env: codec.Envelope, body: Message, error: DomainError) -> Message:

@@ -116,3 +116,33 @@ async def test_linking_by_uscc_shop_and_identified_seller(as_bureau):
     view = await ipb.GetCase(S.GetCaseRequest(case_id=by_uscc.case_id))
     assert seller.case_id in {link.case_id for link in view.links}
     assert "monitor-cnipa/M-1" in view.linked_reports
+
+
+async def test_list_cases_filters_and_pages(as_bureau):
+    ipb, amr = as_bureau("ipb-sz"), as_bureau("amr-sz")
+    mine = set()
+    for i in range(5):
+        reply = await ipb.SubmitReport(
+            S.SubmitReportRequest(report=report(f"L-{i}", respondent_uscc=uscc(80 + i)))
+        )
+        mine.add(reply.case_id)
+    theirs = await amr.SubmitReport(
+        S.SubmitReportRequest(report=report("L-A", respondent_uscc=uscc(90)))
+    )
+    await amr.AcceptCase(S.AcceptCase(case_id=theirs.case_id))
+
+    seen, token = [], ""
+    while True:
+        page = await ipb.ListCases(
+            S.ListCasesRequest(bureau="ipb-sz", page={"page_size": 2, "page_token": token})
+        )
+        assert len(page.cases) <= 2
+        seen += [c.case_id for c in page.cases]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == sorted(mine)
+    accepted = await ipb.ListCases(S.ListCasesRequest(status=S.CASE_STATUS_ACCEPTED))
+    assert [c.case_id for c in accepted.cases] == [theirs.case_id]
+    by_respondent = await ipb.ListCases(S.ListCasesRequest(respondent_uscc=uscc(90)))
+    assert [c.case_id for c in by_respondent.cases] == [theirs.case_id]

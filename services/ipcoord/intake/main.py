@@ -65,6 +65,8 @@ def rules_from(settings: Settings) -> Rules:
         bureaus=BureauRegistry.parse(settings.bureaus),
         uscc_allow=settings.uscc_allow_set,
         calendar=WorkingCalendar.parse(settings.holidays, settings.extra_working_days),
+        accept_within_days=settings.fast_track_accept_days,
+        decide_within_days=settings.fast_track_decide_days,
     )
 
 
@@ -73,7 +75,7 @@ async def build(
     *,
     clock: Clock | None = None,
     rules: Rules | None = None,
-    tick_interval_s: float = 60.0,
+    tick_interval_s: float | None = None,
 ) -> IntakeService:
     clock = clock or SystemClock()
     rules = rules or rules_from(settings)
@@ -154,7 +156,7 @@ async def build(
     async def put_tick() -> None:
         await send_command(tick(clock.now()))
 
-    @app.timer(interval=tick_interval_s, on_leader=False)
+    @app.timer(interval=tick_interval_s or settings.deadline_check_interval_s, on_leader=False)
     async def clock_tick():
         await put_tick()
 

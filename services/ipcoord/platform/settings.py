@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # Holidays (YYYY-MM-DD, comma-separated) and extra working days (make-up weekend days).
     holidays: str = ""
     extra_working_days: str = ""
+    # Intake fast-track deadlines, in working days from filing, and how often they are checked.
+    fast_track_accept_days: int = Field(default=2, ge=1)
+    fast_track_decide_days: int = Field(default=20, ge=1)
+    deadline_check_interval_s: float = Field(default=60.0, gt=0)
     # Largest accepted Kafka record value, bytes.
     max_message_bytes: int = 1_000_000
 

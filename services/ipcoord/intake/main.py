@@ -11,9 +11,9 @@ import faust
 
 from ipcoord.intake.api import CaseIntakeServicer
 from ipcoord.intake.domain import Rules
-from ipcoord.intake.state import IntakeState
+from ipcoord.intake.state import Action, Case, HistoryEntry, IntakeState, Link
 from ipcoord.intake.stream import SERVICE, IntakeProcessor, PendingReplies, tick
-from ipcoord.platform import codec
+from ipcoord.platform import codec, state_codec
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
 from ipcoord.platform.deadletter import dead_letter
@@ -33,6 +33,8 @@ from ipcoord.platform.topics import CASES, CREDIT, INTAKE_SUBMISSIONS
 from ipcoord.v1 import intake_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+_STATE_CODEC = state_codec.register("ipcoord-intake-state", Case, Action, Link, HistoryEntry)
 
 DEFAULT_GRPC_PORT = 50051
 _RELAYED_BODIES = ("serious_dishonesty_listed", "listing_removed")
@@ -88,9 +90,9 @@ async def build(
     def table(name: str) -> faust.Table:
         # partitions=1: co-partitioned with the single-partition submissions topic.
         t = app.Table(name, partitions=1, default=None)
-        # Keys are str (json); values are domain dataclasses and protobuf messages (pickle).
-        # Faust derives serializers from types only, so they are set before the store exists.
-        t.value_serializer = "pickle"
+        # Keys are str (json); values are domain dataclasses and protobuf messages. Faust
+        # derives serializers from types only, so this is set before the store exists.
+        t.value_serializer = _STATE_CODEC
         return t
 
     state = IntakeState(**{name: table(name) for name in _TABLES})

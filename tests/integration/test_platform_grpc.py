@@ -11,31 +11,16 @@ from ipcoord.platform.grpc_server import create_server
 from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.settings import Settings
 from ipcoord.v1 import intake_pb2, intake_pb2_grpc
+from support.grpc_probe import WhoAmI
 
 _SETTINGS = Settings(grpc_host="127.0.0.1", insecure_dev_identity=True)
-
-
-class _WhoAmI(intake_pb2_grpc.CaseIntakeServicer):
-    """Answers GetCase with the caller's bureau as the case id: shows identity end to end."""
-
-    def __init__(self, identity: IdentityResolver) -> None:
-        self._identity = identity
-
-    async def GetCase(self, request, context):
-        return intake_pb2.CaseView(case_id=await self._identity.caller_bureau(context))
 
 
 @pytest.fixture
 async def server():
     identity = IdentityResolver(BureauRegistry.parse(""), insecure_dev_identity=True)
     running = await create_server(
-        [
-            (
-                intake_pb2_grpc.add_CaseIntakeServicer_to_server,
-                _WhoAmI(identity),
-                "ipcoord.v1.CaseIntake",
-            )
-        ],
+        [WhoAmI(identity).registration()],
         _SETTINGS,
         port=0,
         service="probe",

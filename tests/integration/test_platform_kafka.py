@@ -6,9 +6,9 @@ import asyncio
 
 from ipcoord.platform import codec
 from ipcoord.platform.faust_app import (
+    consume_envelopes,
     create_app,
     dead_letter_sink,
-    decoded_envelopes,
     envelope_topic,
 )
 from ipcoord.platform.runner import ServiceHandle
@@ -49,10 +49,12 @@ async def test_envelope_from_kafka_python_reaches_faust_agent_equal_and_garbage_
     sink = dead_letter_sink(app, settings, "probe")
     received: asyncio.Queue = asyncio.Queue()
 
+    async def remember(env, _event):
+        await received.put(env)
+
     @app.agent(envelope_topic(app, CASES, settings))
     async def probe(stream):
-        async for env, _event in decoded_envelopes(stream, sink, service="probe", max_bytes=10_000):
-            await received.put(env)
+        await consume_envelopes(stream, sink, remember, service="probe", max_bytes=10_000)
 
     handle = ServiceHandle(app)
     await handle.start()
@@ -107,12 +109,12 @@ async def test_transactions_kafka_python_producer_and_faust_exactly_once(setting
     sink = dead_letter_sink(app, eos, "eos-probe")
     out_topic = envelope_topic(app, NOTIFICATIONS, eos)
 
+    async def send_on(env, event):
+        await out_topic.send(key=event.key, value=codec.encode(env))
+
     @app.agent(envelope_topic(app, CASES, eos))
     async def forward(stream):
-        async for env, event in decoded_envelopes(
-            stream, sink, service="eos-probe", max_bytes=10_000
-        ):
-            await out_topic.send(key=event.key, value=codec.encode(env))
+        await consume_envelopes(stream, sink, send_on, service="eos-probe", max_bytes=10_000)
 
     handle = ServiceHandle(app)
     await handle.start()

@@ -9,15 +9,8 @@ from ipcoord.platform.grpc_server import create_server
 from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.settings import Settings
 from ipcoord.v1 import intake_pb2, intake_pb2_grpc
+from support.grpc_probe import WhoAmI
 from support.pki import ThrowawayCA
-
-
-class _WhoAmI(intake_pb2_grpc.CaseIntakeServicer):
-    def __init__(self, identity: IdentityResolver) -> None:
-        self._identity = identity
-
-    async def GetCase(self, request, context):
-        return intake_pb2.CaseView(case_id=await self._identity.caller_bureau(context))
 
 
 @pytest.fixture
@@ -28,12 +21,9 @@ async def tls_server(tmp_path):
         grpc_host="127.0.0.1", tls_cert_file=cert, tls_key_file=key, tls_client_ca_file=client_ca
     )
     identity = IdentityResolver(BureauRegistry.parse(""), insecure_dev_identity=False)
-    servicer = (
-        intake_pb2_grpc.add_CaseIntakeServicer_to_server,
-        _WhoAmI(identity),
-        "ipcoord.v1.CaseIntake",
+    running = await create_server(
+        [WhoAmI(identity).registration()], settings, port=0, service="probe"
     )
-    running = await create_server([servicer], settings, port=0, service="probe")
     yield ca, running
     await running.stop(grace=0)
 
@@ -58,37 +48,29 @@ async def test_client_certificate_names_the_bureau_and_headers_are_ignored(tls_s
         assert reply.case_id == "ipb-sz"
 
 
+async def _get_case_status(channel: grpc.aio.Channel) -> grpc.StatusCode:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await intake_pb2_grpc.CaseIntakeStub(channel).GetCase(
+            intake_pb2.GetCaseRequest(), timeout=10
+        )
+    return err.value.code()
+
+
 async def test_certificate_of_unknown_bureau_is_denied(tls_server):
     ca, server = tls_server
     async with _channel(ca, server.port, ca.issue("stranger", server=False)) as channel:
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await intake_pb2_grpc.CaseIntakeStub(channel).GetCase(
-                intake_pb2.GetCaseRequest(), timeout=10
-            )
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert await _get_case_status(channel) == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_no_client_certificate_no_connection(tls_server):
     ca, server = tls_server
     async with _channel(ca, server.port) as channel:
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await intake_pb2_grpc.CaseIntakeStub(channel).GetCase(
-                intake_pb2.GetCaseRequest(), timeout=10
-            )
-    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert await _get_case_status(channel) == grpc.StatusCode.UNAVAILABLE
 
 
 async def test_certificate_from_another_ca_is_refused(tls_server):
-    _, server = tls_server
+    ca, server = tls_server
+    # Trusts the server, but presents a bureau certificate the server's CA did not sign.
     foreign = ThrowawayCA("someone else").issue("ipb-sz", server=False)
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=tls_server[0].cert_pem,  # trusts the server...
-        private_key=foreign.key_pem,  # ...but presents a certificate it did not sign
-        certificate_chain=foreign.cert_pem,
-    )
-    async with grpc.aio.secure_channel(f"localhost:{server.port}", credentials) as channel:
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await intake_pb2_grpc.CaseIntakeStub(channel).GetCase(
-                intake_pb2.GetCaseRequest(), timeout=10
-            )
-    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    async with _channel(ca, server.port, foreign) as channel:
+        assert await _get_case_status(channel) == grpc.StatusCode.UNAVAILABLE

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from dataclasses import dataclass
+from functools import partial
 
 import faust
 
@@ -16,11 +18,10 @@ from ipcoord.intake.stream import SERVICE, IntakeProcessor, PendingReplies, tick
 from ipcoord.platform import codec, state_codec
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
-from ipcoord.platform.deadletter import dead_letter
 from ipcoord.platform.faust_app import (
+    consume_envelopes,
     create_app,
     dead_letter_sink,
-    decoded_envelopes,
     envelope_topic,
 )
 from ipcoord.platform.grpc_server import create_server
@@ -38,16 +39,6 @@ _STATE_CODEC = state_codec.register("ipcoord-intake-state", Case, Action, Link, 
 
 DEFAULT_GRPC_PORT = 50051
 _RELAYED_BODIES = ("serious_dishonesty_listed", "listing_removed")
-_TABLES = (
-    "cases",
-    "submissions",
-    "match_index",
-    "identities",
-    "actions",
-    "action_cases",
-    "targets",
-    "listed",
-)
 
 
 @dataclass
@@ -95,7 +86,7 @@ async def build(
         t.value_serializer = _STATE_CODEC
         return t
 
-    state = IntakeState(**{name: table(name) for name in _TABLES})
+    state = IntakeState(**{f.name: table(f.name) for f in dataclasses.fields(IntakeState)})
     processed = table("processed")
     replies = PendingReplies()
 
@@ -116,44 +107,31 @@ async def build(
 
     processor = IntakeProcessor(state, processed, rules, publish_fact, replies, fail_stop)
 
+    async def decide_one(env: codec.Envelope, event) -> None:
+        await processor.handle(env, codec.header(event.headers, codec.HEADER_TRACEPARENT))
+
+    async def relay_listing(env: codec.Envelope, event) -> None:
+        # Listings decide fast-track, so they join the single writer's order.
+        if env.WhichOneof("body") in _RELAYED_BODIES:
+            traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
+            ack = await submissions.send(
+                key=event.key,
+                value=event.value,
+                headers=codec.headers(env, parent_traceparent=traceparent),
+            )
+            await ack
+
+    consume = partial(
+        consume_envelopes, sink=sink, service=SERVICE, max_bytes=settings.max_message_bytes
+    )
+
     @app.agent(submissions, name="intake-decider")
     async def decider(stream):
-        async for env, event in decoded_envelopes(
-            stream, sink, service=SERVICE, max_bytes=settings.max_message_bytes
-        ):
-            try:
-                await processor.handle(env, codec.header(event.headers, codec.HEADER_TRACEPARENT))
-            except codec.InvalidEnvelope as exc:
-                m = event.message
-                await sink.publish(
-                    dead_letter(
-                        value=event.value,
-                        key=event.key,
-                        topic=m.topic,
-                        partition=m.partition,
-                        offset=m.offset,
-                        reason=exc.reason,
-                        error_class=exc.error_class,
-                        rejected_by=SERVICE,
-                    )
-                )
+        await consume(stream, handle=decide_one)
 
     @app.agent(credit_topic, name="intake-listing-relay")
     async def relay_listings(stream):
-        # Listings decide fast-track, so they join the single writer's order.
-        async for env, event in decoded_envelopes(
-            stream, sink, service=SERVICE, max_bytes=settings.max_message_bytes
-        ):
-            if env.WhichOneof("body") in _RELAYED_BODIES:
-                ack = await submissions.send(
-                    key=event.key,
-                    value=event.value,
-                    headers=codec.headers(
-                        env,
-                        parent_traceparent=codec.header(event.headers, codec.HEADER_TRACEPARENT),
-                    ),
-                )
-                await ack
+        await consume(stream, handle=relay_listing)
 
     async def put_tick() -> None:
         await send_command(tick(clock.now()))

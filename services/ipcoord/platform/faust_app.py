@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 
 import faust
 from faust.types import EventT, StreamT
@@ -64,19 +64,27 @@ def dead_letter_sink(app: faust.App, settings: Settings, service: str) -> DeadLe
     return DeadLetterSink(send, service=service)
 
 
-async def decoded_envelopes(
+EnvelopeHandler = Callable[[codec.Envelope, EventT], Awaitable[None]]
+
+
+async def consume_envelopes(
     stream: StreamT,
     sink: DeadLetterSink,
+    handle: EnvelopeHandler,
     *,
     service: str,
     max_bytes: int,
-) -> AsyncIterator[tuple[codec.Envelope, EventT]]:
-    """Yield (envelope, event) for every decodable record; dead-letter the rest and go on."""
+) -> None:
+    """Decode every record and hand it to ``handle``. A record that cannot be decoded, or that
+    ``handle`` refuses with InvalidEnvelope, goes to the dead-letter topic with the reason, and
+    the stream goes on: one poison record never stops a consumer."""
     async for event in stream.events():
         message = event.message
         started = time.perf_counter()
         try:
             env = codec.decode(event.value, max_bytes=max_bytes)
+            metrics.EVENTS_CONSUMED.labels(service, message.topic, env.event_type).inc()
+            await handle(env, event)
         except codec.InvalidEnvelope as exc:
             await sink.publish(
                 dead_letter(
@@ -90,7 +98,4 @@ async def decoded_envelopes(
                     rejected_by=service,
                 )
             )
-            continue
-        metrics.EVENTS_CONSUMED.labels(service, message.topic, env.event_type).inc()
-        yield env, event
         metrics.EVENT_SECONDS.labels(service, message.topic).observe(time.perf_counter() - started)

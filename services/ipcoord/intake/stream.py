@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
+import faust
 from google.protobuf.message import Message
 
 from ipcoord.intake import matching
 from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
 from ipcoord.intake.state import IntakeState
 from ipcoord.platform import codec, metrics
+from ipcoord.platform.calendar import Clock
+from ipcoord.platform.deadletter import DeadLetterSink
 from ipcoord.platform.errors import DomainError, InvalidInput
+from ipcoord.platform.faust_app import consume_envelopes
 from ipcoord.v1 import credit_pb2, intake_pb2
 
 log = logging.getLogger(__name__)
@@ -25,6 +30,7 @@ log = logging.getLogger(__name__)
 SERVICE = "intake"
 SYSTEM_ACTOR = "ipcoord-intake"
 _RELAYED = (credit_pb2.SeriousDishonestyListed, credit_pb2.ListingRemoved)
+_RELAYED_BODIES = ("serious_dishonesty_listed", "listing_removed")
 
 
 @dataclass
@@ -205,3 +211,86 @@ def tick(now: datetime | None = None) -> codec.Envelope:
     command = intake_pb2.IntakeCommand()
     command.check_deadlines.now.FromDatetime(now or datetime.now(UTC))
     return codec.envelope(command, producer_bureau=SYSTEM_ACTOR, subject_key="clock")
+
+
+# ---------------------------------------------------------------------------------- wiring
+
+
+@dataclass(frozen=True)
+class IntakeTopics:
+    submissions: faust.TopicT
+    cases: faust.TopicT
+    credit: faust.TopicT
+
+
+def fact_publisher(topics: IntakeTopics):
+    """(key, fact envelope, parent traceparent) -> the broker's ack, to await or not."""
+
+    async def publish(key: str, env: codec.Envelope, traceparent: str | None = None):
+        return await topics.cases.send(
+            key=key.encode(),
+            value=codec.encode(env),
+            headers=codec.headers(env, parent_traceparent=traceparent),
+        )
+
+    return publish
+
+
+def command_sender(topics: IntakeTopics) -> Callable[..., Awaitable[None]]:
+    """Puts a command on the submissions topic and returns once the broker has it."""
+
+    async def send(env: codec.Envelope, traceparent: str | None = None) -> None:
+        ack = await topics.submissions.send(
+            key=env.subject_key.encode(),
+            value=codec.encode(env),
+            headers=codec.headers(env, parent_traceparent=traceparent),
+        )
+        await ack
+
+    return send
+
+
+def register_agents(
+    app: faust.App,
+    topics: IntakeTopics,
+    processor: IntakeProcessor,
+    sink: DeadLetterSink,
+    *,
+    max_bytes: int,
+    clock: Clock,
+    tick_every_s: float,
+) -> Callable[[], Awaitable[None]]:
+    """The decider, the listing relay and the deadline clock; returns "tick now"."""
+    consume = partial(consume_envelopes, sink=sink, service=SERVICE, max_bytes=max_bytes)
+    send_command = command_sender(topics)
+
+    async def decide_one(env: codec.Envelope, event) -> None:
+        await processor.handle(env, codec.header(event.headers, codec.HEADER_TRACEPARENT))
+
+    async def relay_listing(env: codec.Envelope, event) -> None:
+        # Listings decide fast-track, so they join the single writer's order.
+        if env.WhichOneof("body") in _RELAYED_BODIES:
+            traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
+            ack = await topics.submissions.send(
+                key=event.key,
+                value=event.value,
+                headers=codec.headers(env, parent_traceparent=traceparent),
+            )
+            await ack
+
+    @app.agent(topics.submissions, name="intake-decider")
+    async def decider(stream):
+        await consume(stream, handle=decide_one)
+
+    @app.agent(topics.credit, name="intake-listing-relay")
+    async def relay_listings(stream):
+        await consume(stream, handle=relay_listing)
+
+    async def tick_now() -> None:
+        await send_command(tick(clock.now()))
+
+    @app.timer(interval=tick_every_s, on_leader=False)
+    async def deadline_clock():
+        await tick_now()
+
+    return tick_now

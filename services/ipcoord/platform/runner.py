@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from dataclasses import dataclass, field
 
 import faust
@@ -40,6 +41,18 @@ class ServiceHandle:
         if self.grpc is not None:
             await self.grpc.stop()
         await self.app.stop()
+
+
+async def run_until_signalled(handle: ServiceHandle) -> None:
+    """Start, serve until SIGINT or SIGTERM, then drain (NOT_SERVING, grace period) and stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await handle.start()
+    log.info("serving", extra={"app": handle.app.conf.id, "grpc_port": handle.grpc_port})
+    await stop.wait()
+    await handle.stop()
 
 
 async def wait_until_ready(app: faust.App, within_s: float) -> None:

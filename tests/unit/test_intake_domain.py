@@ -191,6 +191,40 @@ def test_resubmission_is_a_no_op_and_source_tracing_links():
     ]
 
 
+def test_a_later_report_joins_the_earliest_of_the_cases_it_matches():
+    state = IntakeState()
+    run(state, report("A", seller="z9"), at=T0)  # the seller's case, filed first...
+    seller_case = case_id_for("ipb-sz", "A")
+    run(state, report("B", respondent_uscc=uscc(3)), at=T0 + timedelta(hours=1))
+    assert case_id_for("ipb-sz", "B") < seller_case  # ...though its id sorts last
+    identify = S.IdentifyRespondent(
+        online_identifier={"platform": "taobao", "seller_id": "z9"}, entity={"uscc": uscc(3)}
+    )
+    run(state, identify, at=T0 + timedelta(hours=2))
+    assert len(state.cases_with_key(f"uscc:{uscc(3)}")) == 2
+    for n, later in enumerate([report("C", respondent_uscc=uscc(3)), report("D", seller="z9")]):
+        [linked] = run(state, later, at=T0 + timedelta(hours=3 + n))
+        assert linked.case_id == seller_case  # the earliest filed, whatever the ids
+
+
+def test_a_case_behind_two_keys_of_one_identifier_is_linked_once():
+    state = IntakeState()
+    filed(state, "U", respondent=uscc(3))
+    run(state, report("S", seller="shop-1", shop="https://shop.example/1"))
+    events = run(
+        state,
+        S.IdentifyRespondent(
+            online_identifier={
+                "platform": "taobao",
+                "seller_id": "shop-1",
+                "shop_url": "shop.example/1",
+            },
+            entity={"uscc": uscc(3)},
+        ),
+    )
+    assert names(events) == ["RespondentIdentified", "CasesLinked", "CasesLinked"]
+
+
 def test_identifying_a_seller_links_cases_and_later_reports():
     state = IntakeState()
     by_uscc = filed(state, "U", respondent=uscc(3))

@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 from google.protobuf.message import Message
 
 from ipcoord.intake import matching
-from ipcoord.intake.state import LINKABLE_STATUSES, Action, Case, HistoryEntry, IntakeState, Link
+from ipcoord.intake.state import (
+    LINKABLE_STATUSES,
+    OPEN_STATUSES,
+    Action,
+    Case,
+    HistoryEntry,
+    IntakeState,
+    Link,
+)
 from ipcoord.intake.validation import (
     check_evidence,
     check_known_bureau,
@@ -118,11 +126,14 @@ def _submit(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
 
 
 def _first_linkable(keys: list[str], state: IntakeState) -> tuple[str, str] | None:
+    """The open case a report belongs to: for the most specific key that matches any, the
+    earliest filed (ties broken by case id, so replays agree)."""
     for key in keys:
-        for case_id in state.cases_with_key(key):
-            case = state.cases.get(case_id)
-            if case is not None and case.status in LINKABLE_STATUSES:
-                return case_id, key
+        cases = [state.cases.get(case_id) for case_id in state.cases_with_key(key)]
+        linkable = [c for c in cases if c is not None and c.status in LINKABLE_STATUSES]
+        if linkable:
+            first = min(linkable, key=lambda c: (c.filed_at, c.case_id))
+            return first.case_id, key
     return None
 
 
@@ -166,7 +177,7 @@ def _matches(action: Action, report: S.ReportSubmitted, at: datetime) -> bool:
     return not prefixes or any(report.division_code.startswith(p) for p in prefixes)
 
 
-# Lifecycle: command -> (statuses it may start from, event it produces)
+# Lifecycle: the statuses each command may start from.
 _FROM = {
     S.AcceptCase: {S.CASE_STATUS_FILED},
     S.RejectCase: {S.CASE_STATUS_FILED},
@@ -174,19 +185,8 @@ _FROM = {
     S.StartInvestigation: {S.CASE_STATUS_ASSIGNED},
     S.DecideCase: {S.CASE_STATUS_UNDER_INVESTIGATION},
     S.CloseCase: {S.CASE_STATUS_DECIDED},
-    S.TransferCase: {
-        S.CASE_STATUS_FILED,
-        S.CASE_STATUS_ACCEPTED,
-        S.CASE_STATUS_ASSIGNED,
-        S.CASE_STATUS_UNDER_INVESTIGATION,
-    },
-    S.AddEvidence: {
-        S.CASE_STATUS_FILED,
-        S.CASE_STATUS_ACCEPTED,
-        S.CASE_STATUS_ASSIGNED,
-        S.CASE_STATUS_UNDER_INVESTIGATION,
-        S.CASE_STATUS_DECIDED,
-    },
+    S.TransferCase: OPEN_STATUSES,
+    S.AddEvidence: OPEN_STATUSES | {S.CASE_STATUS_DECIDED},
 }
 
 
@@ -287,22 +287,24 @@ def _identify(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
             online_identifier=body.online_identifier, entity=body.entity, by_bureau=cmd.actor
         )
     ]
-    # Cases behind the identifier and cases behind the USCC are the same source: link them.
+    # Cases behind the identifier and cases behind the USCC are the same source: link them,
+    # each pair once (a case can stand behind several of the identifier's keys).
     uscc_key = matching.uscc_key(body.entity.uscc)
     behind_uscc = state.cases_with_key(uscc_key)
-    for key in online:
-        for case_id in state.cases_with_key(key):
-            for other in behind_uscc:
-                if other != case_id and not _linked(state, case_id, other):
-                    for a, b in ((case_id, other), (other, case_id)):
-                        events.append(
-                            S.CasesLinked(
-                                case_id=a,
-                                linked_case_id=b,
-                                basis=matching.USCC,
-                                match_key=uscc_key,
-                            )
-                        )
+    pairs = {
+        tuple(sorted((case_id, other)))
+        for key in online
+        for case_id in state.cases_with_key(key)
+        for other in behind_uscc
+        if other != case_id and not _linked(state, case_id, other)
+    }
+    for a, b in sorted(pairs):
+        for this, that in ((a, b), (b, a)):
+            events.append(
+                S.CasesLinked(
+                    case_id=this, linked_case_id=that, basis=matching.USCC, match_key=uscc_key
+                )
+            )
     return events
 
 

@@ -84,7 +84,7 @@ class IntakeState:
     cases: MutableMapping[str, Case] = field(default_factory=dict)
     # "<bureau>/<external ref>" -> case id: idempotency of submissions.
     submissions: MutableMapping[str, str] = field(default_factory=dict)
-    # match key -> case ids, in filing order: source tracing.
+    # match key -> case ids (sorted, so replays in any order agree): source tracing.
     match_index: MutableMapping[str, list[str]] = field(default_factory=dict)
     # online key -> every USCC it was identified as (sorted: a set, so replays converge).
     identities: MutableMapping[str, list[str]] = field(default_factory=dict)

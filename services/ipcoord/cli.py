@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import json
 import sys
 
 import click
+from aiokafka.errors import KafkaConnectionError
 
 from ipcoord.platform.settings import Settings
 
@@ -34,8 +34,16 @@ def serve(service: str) -> None:
     """Run SERVICE (Faust app and gRPC server) against KAFKA_BOOTSTRAP_SERVERS."""
     settings = _settings()
     module = importlib.import_module(SERVICES[service])
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(module.serve(settings))
+    except KeyboardInterrupt:
+        pass
+    except (TimeoutError, KafkaConnectionError) as exc:
+        raise click.ClickException(
+            f"{service} did not start: {exc}. Is Kafka reachable at "
+            f"{settings.kafka_bootstrap_servers}, and are the topics created "
+            "(`ipcoord topics create`)?"
+        ) from exc
 
 
 @main.group()

@@ -15,11 +15,13 @@ from ipcoord.platform.topics import TOPICS, TopicSpec, full_name
 log = logging.getLogger(__name__)
 
 
-def admin_client(settings: Settings, timeout_ms: int = 15_000) -> KafkaAdminClient:
+def admin_client(settings: Settings, timeout_ms: int = 10_000) -> KafkaAdminClient:
     return KafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
         client_id=f"{settings.topic_prefix}ipcoord-admin",
         request_timeout_ms=timeout_ms,
+        # An unreachable broker is reported after this long, not kafka-python's default 30 s.
+        bootstrap_timeout_ms=timeout_ms,
     )
 
 

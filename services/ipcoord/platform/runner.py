@@ -28,8 +28,12 @@ class ServiceHandle:
         return self.grpc.port
 
     async def start(self, ready_timeout: float = 60.0) -> None:
-        await self.app.start()
-        await wait_until_ready(self.app, ready_timeout)
+        try:
+            await self.app.start()
+            await wait_until_ready(self.app, ready_timeout)
+        except BaseException:
+            await self.stop()  # release the port and the Kafka clients before failing
+            raise
         if self.grpc is not None:
             await self.grpc.set_serving(True)
         log.info("service ready", extra={"app": self.app.conf.id})

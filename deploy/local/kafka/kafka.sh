@@ -26,9 +26,15 @@ start_timeout="${KAFKA_START_TIMEOUT:-90}"
 log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 
 answers() {
-  # The broker answers when its listener accepts connections and it has logged that it started.
+  # The broker answers when its listener accepts connections and, for a broker this script
+  # started, it has logged that it started (remembered in a marker: the log rolls over).
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || return 1
-  grep -q "Kafka Server started" "$run_dir/logs/server.log" 2>/dev/null || [[ ! -f $pid_file ]]
+  [[ -f $run_dir/ready || ! -f $pid_file ]] && return 0
+  if grep -q "Kafka Server started" "$run_dir/logs/server.log" 2>/dev/null; then
+    touch "$run_dir/ready"
+    return 0
+  fi
+  return 1
 }
 
 running_pid() {
@@ -42,8 +48,9 @@ fetch() {
   command -v mvn >/dev/null || { log "Maven (mvn) is required to fetch the broker jars"; exit 1; }
   log "resolving Apache Kafka $version jars into $libs (once)"
   rm -rf "$libs"; mkdir -p "$libs"
+  # Maven 3.8 prints colour codes even in batch mode; strip them (pipefail keeps its status).
   mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$libs"
+      -DincludeScope=runtime -DoutputDirectory="$libs" 2>&1 | sed 's/\x1b\[[0-9;]*m//g'
   touch "$libs/.complete"
 }
 
@@ -65,6 +72,7 @@ up() {
            --ignore-formatted -t "$cluster_id" -c "$run_dir/server.properties" >/dev/null
     fi
     : > "$run_dir/logs/server.log"
+    rm -f "$run_dir/ready"
     # setsid: the broker outlives the make/CI shell that started it, until `kafka.sh down`.
     # shellcheck disable=SC2086
     setsid nohup java ${KAFKA_HEAP_OPTS:--Xmx1G -Xms256m} -XX:+UseG1GC -Djava.awt.headless=true \
@@ -93,7 +101,7 @@ down() {
   kill -TERM "$pid"
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   if kill -0 "$pid" 2>/dev/null; then log "broker did not stop in 30s; killing"; kill -KILL "$pid"; fi
-  rm -f "$pid_file"
+  rm -f "$pid_file" "$run_dir/ready"
 }
 
 case "${1:-}" in

@@ -36,7 +36,7 @@ from ipcoord.v1 import intake_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-_STATE_CODEC = state_codec.register("ipcoord-intake-state", Case, Action, Link, HistoryEntry)
+_STATE = state_codec.value_type("ipcoord-intake-state", Case, Action, Link, HistoryEntry)
 
 DEFAULT_GRPC_PORT = 50051
 
@@ -77,11 +77,8 @@ async def build(
 
     def table(name: str) -> faust.Table:
         # partitions=1: co-partitioned with the single-partition submissions topic.
-        t = app.Table(name, partitions=1, default=None)
-        # Keys are str (json); values are domain dataclasses and protobuf messages. Faust
-        # derives serializers from types only, so this is set before the store exists.
-        t.value_serializer = _STATE_CODEC
-        return t
+        # Keys are str (json); values are domain dataclasses and protobuf messages.
+        return app.Table(name, partitions=1, default=None, value_type=_STATE)
 
     state = IntakeState(**{f.name: table(f.name) for f in dataclasses.fields(IntakeState)})
     processed = table("processed")

@@ -77,7 +77,21 @@ def _message(full_name: str, data: bytes) -> Message:
     return message_factory.GetMessageClass(descriptor).FromString(data)
 
 
-def register(name: str, *classes: type) -> str:
-    """Register a codec for these dataclasses under ``name``; returns the name."""
+def value_type(name: str, *classes: type) -> type:
+    """Register a codec for these dataclasses under ``name`` and return the type to pass as a
+    Faust table's ``value_type``. Faust derives a table's serializer, and its changelog's, from
+    ``value_type._options.serializer`` at construction, so recovery decodes the same way."""
     codecs.register(name, StateCodec(*classes))
-    return name
+
+    class _Options:
+        serializer = name
+
+    class StateValue:
+        _options = _Options
+
+        @classmethod
+        def from_data(cls, data: Any, *, preferred_type: Any = None) -> Any:
+            return data  # the codec has rebuilt the value already
+
+    StateValue.__qualname__ = StateValue.__name__ = f"StateValue[{name}]"
+    return StateValue

@@ -310,9 +310,24 @@ def test_fast_track_deadlines_overdue_and_listing():
     tick.now.FromDatetime(datetime(2026, 11, 4, 15, 0, tzinfo=UTC))
     assert run(state, tick) == []
     tick.now.FromDatetime(datetime(2026, 11, 5, 0, 0, tzinfo=UTC))
+    assert set(state.watched[case]) == {"accept", "decide"}
     [overdue] = run(state, tick)
     assert overdue.deadline == "accept"
     assert run(state, tick) == []  # escalated once
+    assert set(state.watched[case]) == {"decide"}
+    run(state, S.AcceptCase(case_id=case), actor="ppc-shenzhen")
+    run(
+        state,
+        S.RejectCase(
+            case_id=filed(state, "P9", actor="ppc-shenzhen", respondent=uscc(9)), reason="r"
+        ),
+        actor="ppc-shenzhen",
+    )
+    assert set(state.watched) == {case}  # a rejected case met both deadlines
+    tick.now.FromDatetime(datetime(2027, 1, 1, tzinfo=UTC))
+    [late] = run(state, tick)
+    assert (late.case_id, late.deadline) == (case, "decide")
+    assert case not in state.watched
     evolve(
         state,
         credit_pb2.SeriousDishonestyListed(listing_id="L", entity={"uscc": RIGHT_HOLDER}),

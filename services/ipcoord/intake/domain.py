@@ -429,13 +429,16 @@ _MILESTONES = {  # deadline -> statuses that mean it was met
 
 
 def _check_deadlines(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
+    # Only the watched cases (fast-tracked, deadline neither met nor escalated) are looked at:
+    # a tick costs what is pending, not what the table holds.
     now = cmd.body.now.ToDatetime(tzinfo=UTC)
     events = []
-    for case in state.cases.values():
-        for name, due in sorted(case.deadlines.items()):
-            if due < now and name not in case.overdue and case.status not in _MILESTONES[name]:
+    for case_id, pending in sorted(state.watched.items()):
+        case = state.cases.get(case_id)
+        for name, due in sorted(pending.items()):
+            if due < now and case is not None:
                 event = S.CaseOverdue(
-                    case_id=case.case_id,
+                    case_id=case_id,
                     deadline=name,
                     handling_bureau=case.handling_bureau,
                     action_ids=case.action_ids,
@@ -443,6 +446,15 @@ def _check_deadlines(cmd: Command, state: IntakeState, rules: Rules) -> list[Mes
                 event.due_at.FromDatetime(due)
                 events.append(event)
     return events
+
+
+def pending_deadlines(case: Case) -> dict[str, datetime]:
+    """Deadlines still to be met and not yet escalated."""
+    return {
+        name: due
+        for name, due in case.deadlines.items()
+        if name not in case.overdue and case.status not in _MILESTONES[name]
+    }
 
 
 _DECIDERS = {
@@ -586,10 +598,20 @@ def _on_case_event(state: IntakeState, e: Message, meta: Meta) -> None:
             summary = f"enrolled in {e.action_id}" + (" (criteria)" if e.automatic else "")
     _history(case, e, meta, summary)
     state.cases[e.case_id] = case
+    if case.deadlines:
+        _watch(state, case)
     if isinstance(e, S.CaseEnrolled):
         ids = state.action_cases.get(e.action_id, [])
         if e.case_id not in ids:
             state.action_cases[e.action_id] = sorted([*ids, e.case_id])
+
+
+def _watch(state: IntakeState, case: Case) -> None:
+    pending = pending_deadlines(case)
+    if pending:
+        state.watched[case.case_id] = pending
+    elif case.case_id in state.watched:
+        del state.watched[case.case_id]
 
 
 def _on_cases_linked(state: IntakeState, e: S.CasesLinked, meta: Meta) -> None:

@@ -93,6 +93,8 @@ class IntakeState:
     action_cases: MutableMapping[str, list[str]] = field(default_factory=dict)
     # center -> {USCC: name}
     targets: MutableMapping[str, dict[str, str]] = field(default_factory=dict)
+    # case id -> its fast-track deadlines neither met nor escalated yet (what the clock checks)
+    watched: MutableMapping[str, dict[str, datetime]] = field(default_factory=dict)
     # USCC -> active serious-dishonesty listing ids
     listed: MutableMapping[str, list[str]] = field(default_factory=dict)
 

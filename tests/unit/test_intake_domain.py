@@ -153,8 +153,10 @@ def test_submission_validation_names_every_field():
         "infringement_type",
         "division_code",
     } <= fields
-    with pytest.raises(InvalidInput, match="monitoring feed"):
+    with pytest.raises(InvalidInput, match="required when a monitoring feed submits"):
         run(IntakeState(), report("x", respondent_uscc=uscc(1)), actor="monitor-cnipa")
+    with pytest.raises(InvalidInput, match="monitoring feed and cannot handle"):
+        run(IntakeState(), report("x", respondent_uscc=uscc(1), handling="monitor-cnipa"))
     with pytest.raises(InvalidInput, match="special action"):
         run(IntakeState(), report("x", respondent_uscc=uscc(1), action="nope"))
 

@@ -61,9 +61,12 @@ def validate_report(
         v.append(Violation("external_ref", "is required"))
     elif len(report.external_ref) > MAX_EXTERNAL_REF:
         v.append(Violation("external_ref", f"longer than {MAX_EXTERNAL_REF} characters"))
-    handler = report.handling_bureau or submitting_bureau
-    if report.handling_bureau or not v:
-        v += check_known_bureau("handling_bureau", handler, registry, may_handle=True)
+    if report.handling_bureau:
+        v += check_known_bureau(
+            "handling_bureau", report.handling_bureau, registry, may_handle=True
+        )
+    elif (bureau := registry.get(submitting_bureau)) and bureau.kind is BureauKind.MONITORING:
+        v.append(Violation("handling_bureau", "is required when a monitoring feed submits"))
     v += check_uscc("right_holder.uscc", report.right_holder.uscc, allow, required=True)
     if not report.right_holder.name.strip():
         v.append(Violation("right_holder.name", "is required"))

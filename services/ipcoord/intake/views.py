@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ipcoord.intake import matching
-from ipcoord.intake.state import Case, IntakeState
+from ipcoord.intake.state import Case, IntakeState, Link
 from ipcoord.v1 import intake_pb2
 
 
@@ -33,7 +33,7 @@ def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> i
         deadline = view.deadlines.add(name=name)
         deadline.due_at.FromDatetime(due)
     for link in related_cases(case, state):
-        view.links.add(case_id=link[0], basis=link[1], match_key=link[2])
+        view.links.add(case_id=link.case_id, basis=link.basis, match_key=link.match_key)
     if with_history:
         for h in case.history:
             entry = view.history.add(
@@ -43,7 +43,7 @@ def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> i
     return view
 
 
-def related_cases(case: Case, state: IntakeState) -> list[tuple[str, int, str]]:
+def related_cases(case: Case, state: IntakeState) -> list[Link]:
     """Explicit links plus every other case sharing a source key: repeat respondents are
     visible from any of their cases."""
     seen = {case.case_id}
@@ -51,10 +51,10 @@ def related_cases(case: Case, state: IntakeState) -> list[tuple[str, int, str]]:
     for link in case.links:
         if link.case_id not in seen:
             seen.add(link.case_id)
-            out.append((link.case_id, link.basis, link.match_key))
+            out.append(link)
     for key in state.with_identities(case.match_keys):
         for other in state.cases_with_key(key):
             if other not in seen:
                 seen.add(other)
-                out.append((other, matching.basis_of(key), key))
+                out.append(Link(other, matching.basis_of(key), key))
     return out

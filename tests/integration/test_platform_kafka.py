@@ -50,6 +50,8 @@ async def test_envelope_from_kafka_python_reaches_faust_agent_equal_and_garbage_
     received: asyncio.Queue = asyncio.Queue()
 
     async def remember(env, _event):
+        if env.subject_key == "boom":
+            raise ValueError("handler bug")
         await received.put(env)
 
     @app.agent(envelope_topic(app, CASES, settings))
@@ -73,6 +75,10 @@ async def test_envelope_from_kafka_python_reaches_faust_agent_equal_and_garbage_
         producer = _producer(settings)
         producer.send(topic, key=b"case-1", value=codec.encode(first), headers=codec.headers(first))
         producer.send(topic, key=b"case-1", value=b"\xff\xfe not protobuf at all")
+        boom = codec.envelope(
+            intake_pb2.CaseAccepted(case_id="boom"), producer_bureau="ipb-sz", subject_key="boom"
+        )
+        producer.send(topic, key=b"case-1", value=codec.encode(boom))
         producer.send(
             topic, key=b"case-1", value=codec.encode(second), headers=codec.headers(second)
         )
@@ -86,7 +92,11 @@ async def test_envelope_from_kafka_python_reaches_faust_agent_equal_and_garbage_
     finally:
         await handle.stop()
 
-    [record] = await asyncio.to_thread(_read_all, settings, DEADLETTER, 1)
+    record, failed = await asyncio.to_thread(_read_all, settings, DEADLETTER, 2)
+    failure = envelope_pb2.DeadLetter.FromString(failed.value)
+    assert failure.error_class == "HandlerError"
+    assert failure.reason == "ValueError: handler bug"
+    assert failure.original_event_id == boom.event_id and failure.source_offset == 2
     letter = envelope_pb2.DeadLetter.FromString(record.value)
     assert letter.original_value == b"\xff\xfe not protobuf at all"
     assert letter.source_topic == full_name(CASES, settings.topic_prefix)

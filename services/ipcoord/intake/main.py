@@ -24,12 +24,13 @@ from ipcoord.intake.stream import (
 from ipcoord.platform import state_codec
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
+from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.faust_app import create_app, dead_letter_sink, envelope_topic
 from ipcoord.platform.grpc_server import create_server
 from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
-from ipcoord.platform.runner import ServiceHandle, fail_stop, run_until_signalled
+from ipcoord.platform.runner import ServiceHandle, run_until_signalled
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.topics import CASES, CREDIT, INTAKE_SUBMISSIONS
 from ipcoord.v1 import intake_pb2_grpc

@@ -152,7 +152,7 @@ class IntakeProcessor:
             ack = await self._publish(out.subject_key, out, traceparent)
             # Faust flushes the producer before it commits the command's offset, so the facts
             # are durable before the command counts as done. A fact the broker refused for good
-            # ends the process uncommitted (platform.runner.fail_stop): the command is
+            # ends the process uncommitted (platform.failstop): the command is
             # redelivered and decided again, never half-applied.
             ack.add_done_callback(self._check_ack)
             acks.append(ack)

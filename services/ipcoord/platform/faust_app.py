@@ -7,10 +7,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import EventT, StreamT
 
 from ipcoord.platform import codec, metrics
 from ipcoord.platform.deadletter import DeadLetterSink, dead_letter
+from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.topics import DEADLETTER, TopicSpec, full_name
 
@@ -75,9 +77,10 @@ async def consume_envelopes(
     service: str,
     max_bytes: int,
 ) -> None:
-    """Decode every record and hand it to ``handle``. A record that cannot be decoded, or that
-    ``handle`` refuses with InvalidEnvelope, goes to the dead-letter topic with the reason, and
-    the stream goes on: one poison record never stops a consumer."""
+    """Decode every record and hand it to ``handle``. A record that cannot be decoded, that
+    ``handle`` refuses with InvalidEnvelope, or that makes ``handle`` fail, goes to the
+    dead-letter topic with the reason, and the stream goes on: one poison record never stops
+    a consumer. A broker error ends the process uncommitted: it is not the record's fault."""
     async for event in stream.events():
         message = event.message
         started = time.perf_counter()
@@ -86,16 +89,31 @@ async def consume_envelopes(
             metrics.EVENTS_CONSUMED.labels(service, message.topic, env.event_type).inc()
             await handle(env, event)
         except codec.InvalidEnvelope as exc:
-            await sink.publish(
-                dead_letter(
-                    value=event.value,
-                    key=event.key,
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    reason=exc.reason,
-                    error_class=exc.error_class,
-                    rejected_by=service,
-                )
-            )
+            await _dead_letter(sink, event, exc.reason, exc.error_class, service)
+        except KafkaError as exc:
+            # The broker, not the record: exit uncommitted so the record is handled again.
+            fail_stop(exc)
+        except Exception as exc:
+            # A bug met by one record must not stop every record behind it: the record goes
+            # to the dead-letter topic with the error, the stack trace to the log.
+            log.exception("record handler failed", extra={"offset": message.offset})
+            await _dead_letter(sink, event, f"{type(exc).__name__}: {exc}", "HandlerError", service)
         metrics.EVENT_SECONDS.labels(service, message.topic).observe(time.perf_counter() - started)
+
+
+async def _dead_letter(
+    sink: DeadLetterSink, event: EventT, reason: str, error_class: str, service: str
+) -> None:
+    message = event.message
+    await sink.publish(
+        dead_letter(
+            value=event.value,
+            key=event.key,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            reason=reason,
+            error_class=error_class,
+            rejected_by=service,
+        )
+    )

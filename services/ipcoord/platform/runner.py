@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from dataclasses import dataclass, field
 
@@ -73,14 +72,3 @@ async def wait_until_ready(app: faust.App, within_s: float) -> None:
                 f"tables recovered={recovered})"
             )
         await asyncio.sleep(0.1)
-
-
-def fail_stop(error: BaseException) -> None:
-    """Exit at once, committing nothing: for a record the broker refused for good.
-
-    A graceful stop would commit the consumer's offsets and so mark as done a command whose
-    facts never reached the log. Exiting hard leaves the command uncommitted; the restarted
-    service (Kubernetes restarts it) is handed it again and decides it again, idempotently."""
-    log.critical("unrecoverable publish failure; exiting without committing", exc_info=error)
-    logging.shutdown()
-    os._exit(70)  # EX_SOFTWARE

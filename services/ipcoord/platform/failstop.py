@@ -1,0 +1,19 @@
+"""Fail-stop: the way out when the broker fails us (a refused publish, a broken connection)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def fail_stop(error: BaseException) -> None:
+    """Exit at once, committing nothing.
+
+    A graceful stop would commit the consumer's offsets and so mark as done a record whose
+    effects never reached the log. Exiting hard leaves it uncommitted; the restarted service
+    (Kubernetes restarts it) is handed it again and handles it again, idempotently."""
+    log.critical("broker failure; exiting without committing offsets", exc_info=error)
+    logging.shutdown()
+    os._exit(70)  # EX_SOFTWARE

@@ -46,6 +46,8 @@ down: ## stop everything `make dev` started (services, then the broker)
 
 test: install ## run the whole test suite (starts the local broker when none is configured)
 	$(BIN)/pytest -q
+	@echo "again with IPCOORD_PROCESSING_GUARANTEE=exactly_once (Kafka transactions):"
+	IPCOORD_PROCESSING_GUARANTEE=exactly_once $(BIN)/pytest -q tests/integration -k intake
 
 test-unit: install ## run the unit tests only (no broker)
 	$(BIN)/pytest -q tests/unit

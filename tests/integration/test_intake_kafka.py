@@ -288,3 +288,58 @@ async def test_a_restarted_service_recovers_its_tables_and_stays_idempotent(sett
     finally:
         await second.handle.stop()
     assert _types(read_envelopes(settings, CASES)) == ["CaseFiled", "ReportLinked"]
+
+
+async def test_bad_commands_on_the_log_are_answered_not_dropped(settings, intake):
+    env = _submission("ipb-sz", report("BC-1", respondent_uscc=uscc(96)))
+    produce_envelopes(settings, INTAKE_SUBMISSIONS, [env])
+    case_id = case_id_for("ipb-sz", "BC-1")
+    await eventually(lambda: intake.state.cases.get(case_id))
+
+    illegal = codec.envelope(
+        S.IntakeCommand(close_case=S.CloseCase(case_id=case_id)),
+        producer_bureau="ipb-sz",
+        subject_key=case_id,
+    )
+    foreign = codec.envelope(
+        S.IntakeCommand(accept_case=S.AcceptCase(case_id=case_id)),
+        producer_bureau="amr-sz",
+        subject_key=case_id,
+    )
+    empty = codec.envelope(S.IntakeCommand(), producer_bureau="ipb-sz", subject_key=case_id)
+    oversized = _submission("ipb-sz", report("BC-2", respondent_uscc=uscc(97)))
+    oversized.report_submitted.description = "x" * 1_000_100  # over IPCOORD_MAX_MESSAGE_BYTES
+    produce_envelopes(settings, INTAKE_SUBMISSIONS, [illegal, foreign, empty, oversized])
+
+    def rejections():
+        return {
+            e.causation_id: codec.body_of(e)
+            for e in read_envelopes(settings, CASES, 1.0)
+            if e.WhichOneof("body") == "case_command_rejected"
+        }
+
+    rejected = await eventually(lambda: len(rejections()) == 2 and rejections())
+    assert rejected[illegal.event_id].command == "CloseCase"
+    assert rejected[illegal.event_id].reason.startswith("FAILED_PRECONDITION: CloseCase is not")
+    assert rejected[foreign.event_id].reason.startswith("PERMISSION_DENIED")
+    assert rejected[foreign.event_id].actor_bureau == "amr-sz"
+
+    letters = await eventually(
+        lambda: (
+            len(read_topic(settings, DEADLETTER, 1.0)) == 2
+            and read_topic(settings, DEADLETTER, 1.0)
+        )
+    )
+    by_class = {
+        envelope_pb2.DeadLetter.FromString(r.value).error_class: envelope_pb2.DeadLetter.FromString(
+            r.value
+        )
+        for r in letters
+    }
+    assert by_class["ValidationError"].original_event_id == empty.event_id
+    assert "no command" in by_class["ValidationError"].reason
+    too_big = by_class["Oversized"]
+    assert "over the 1000000-byte limit" in too_big.reason
+    assert too_big.original_truncated and too_big.original_size > 1_000_000
+    assert too_big.original_event_id == oversized.event_id  # the sender finds its own
+    assert intake.state.cases[case_id].status == S.CASE_STATUS_FILED

@@ -91,3 +91,22 @@ def test_dead_letter_keeps_original_and_finds_sender():
         rejected_by="intake",
     )
     assert garbage.original_event_id == ""
+
+
+def test_dead_letter_of_an_oversized_record_keeps_a_bounded_copy():
+    from ipcoord.platform.deadletter import MAX_ORIGINAL_BYTES
+
+    big = b"\x00" * (MAX_ORIGINAL_BYTES * 4)
+    letter = dead_letter(
+        value=big,
+        key=b"k",
+        topic="t",
+        partition=0,
+        offset=9,
+        reason="too big",
+        error_class="Oversized",
+        rejected_by="intake",
+    )
+    assert len(letter.original_value) == MAX_ORIGINAL_BYTES
+    assert letter.original_size == len(big) and letter.original_truncated
+    assert len(letter.SerializeToString()) < MAX_ORIGINAL_BYTES + 1024

@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 DeadLetter = envelope_pb2.DeadLetter
 
 # (key, value) -> awaitable; the transport is the caller's (Faust topic, aiokafka producer).
+# An oversized record is a reason to dead-letter; its copy must not be too large to publish.
+MAX_ORIGINAL_BYTES = 256 * 1024
+
 SendRaw = Callable[[bytes | None, bytes], Awaitable[object]]
 
 
@@ -30,8 +33,11 @@ def dead_letter(
     rejected_by: str,
     now: datetime | None = None,
 ) -> DeadLetter:
+    value = value or b""
     record = DeadLetter(
-        original_value=value or b"",
+        original_value=value[:MAX_ORIGINAL_BYTES],
+        original_size=len(value),
+        original_truncated=len(value) > MAX_ORIGINAL_BYTES,
         original_key=key or b"",
         source_topic=topic,
         source_partition=partition,
@@ -44,7 +50,7 @@ def dead_letter(
     # Best effort: let senders find their own records even when only the envelope header parsed.
     try:
         partial = envelope_pb2.Envelope()
-        partial.ParseFromString(value or b"")
+        partial.ParseFromString(value)
         record.original_event_id = partial.event_id
         record.original_producer_bureau = partial.producer_bureau
     except Exception:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 import faust
 from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 from faust.types import EventT, StreamT
 
 from ipcoord.platform import codec, metrics
@@ -66,6 +68,9 @@ def dead_letter_sink(app: faust.App, settings: Settings, service: str) -> DeadLe
     return DeadLetterSink(send, service=service)
 
 
+# Failures of the broker or of publishing, never of the record itself.
+_BROKER_ERRORS = (KafkaError, ProducerSendError)
+
 EnvelopeHandler = Callable[[codec.Envelope, EventT], Awaitable[None]]
 
 
@@ -81,24 +86,37 @@ async def consume_envelopes(
     ``handle`` refuses with InvalidEnvelope, or that makes ``handle`` fail, goes to the
     dead-letter topic with the reason, and the stream goes on: one poison record never stops
     a consumer. A broker error ends the process uncommitted: it is not the record's fault."""
-    async for event in stream.events():
-        message = event.message
-        started = time.perf_counter()
-        try:
-            env = codec.decode(event.value, max_bytes=max_bytes)
-            metrics.EVENTS_CONSUMED.labels(service, message.topic, env.event_type).inc()
-            await handle(env, event)
-        except codec.InvalidEnvelope as exc:
-            await _dead_letter(sink, event, exc.reason, exc.error_class, service)
-        except KafkaError as exc:
-            # The broker, not the record: exit uncommitted so the record is handled again.
-            fail_stop(exc)
-        except Exception as exc:
-            # A bug met by one record must not stop every record behind it: the record goes
-            # to the dead-letter topic with the error, the stack trace to the log.
-            log.exception("record handler failed", extra={"offset": message.offset})
-            await _dead_letter(sink, event, f"{type(exc).__name__}: {exc}", "HandlerError", service)
-        metrics.EVENT_SECONDS.labels(service, message.topic).observe(time.perf_counter() - started)
+    try:
+        async for event in stream.events():
+            await _consume_one(event, sink, handle, service=service, max_bytes=max_bytes)
+    except asyncio.CancelledError:
+        raise  # shutdown
+    except Exception as exc:
+        # Even a dead letter could not be written: the broker is failing us. A crashed Faust
+        # agent would leave the process up and its partition unread, so stop the process.
+        fail_stop(exc)
+
+
+async def _consume_one(
+    event: EventT, sink: DeadLetterSink, handle: EnvelopeHandler, *, service: str, max_bytes: int
+) -> None:
+    message = event.message
+    started = time.perf_counter()
+    try:
+        env = codec.decode(event.value, max_bytes=max_bytes)
+        metrics.EVENTS_CONSUMED.labels(service, message.topic, env.event_type).inc()
+        await handle(env, event)
+    except codec.InvalidEnvelope as exc:
+        await _dead_letter(sink, event, exc.reason, exc.error_class, service)
+    except _BROKER_ERRORS as exc:
+        # The broker, not the record: exit uncommitted so the record is handled again.
+        fail_stop(exc)
+    except Exception as exc:
+        # A bug met by one record must not stop every record behind it: the record goes to
+        # the dead-letter topic with the error, the stack trace to the log.
+        log.exception("record handler failed", extra={"offset": message.offset})
+        await _dead_letter(sink, event, f"{type(exc).__name__}: {exc}", "HandlerError", service)
+    metrics.EVENT_SECONDS.labels(service, message.topic).observe(time.perf_counter() - started)
 
 
 async def _dead_letter(

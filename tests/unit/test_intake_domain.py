@@ -449,3 +449,26 @@ def test_replaying_the_facts_rebuilds_the_same_state(commands):
     for event, meta in log:
         evolve(rebuilt, event, meta)
     assert rebuilt == live
+
+
+def test_a_case_stays_one_small_record_however_many_reports_link_into_it():
+    from ipcoord.intake.state import Action, Case, HistoryEntry, Link
+    from ipcoord.platform.state_codec import StateCodec
+
+    state = IntakeState()
+    case = filed(state, "FIRST", respondent=uscc(5))
+    for i in range(300):
+        run(
+            state,
+            report(f"HIT-{i}", respondent_uscc=uscc(5), handling="ipb-sz"),
+            actor="monitor-cnipa",
+        )
+    record = state.cases[case]
+    assert record.linked_report_count == 300
+    assert record.linked_reports[0] == "monitor-cnipa/HIT-200"
+    assert (
+        record.linked_reports[-1] == "monitor-cnipa/HIT-299" and len(record.linked_reports) == 100
+    )
+    assert len(record.history) == 1  # only what bureaus did: filing
+    size = len(StateCodec(Case, Action, Link, HistoryEntry).dumps(record))
+    assert size < 20_000, size

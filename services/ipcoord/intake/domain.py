@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from ipcoord.intake import matching
 from ipcoord.intake.state import (
     LINKABLE_STATUSES,
+    LINKED_REPORTS_KEPT,
     OPEN_STATUSES,
     Action,
     Case,
@@ -515,6 +516,8 @@ def _index_all(state: IntakeState, keys: list[str], case_id: str) -> None:
 
 
 def _on_filed(state: IntakeState, e: S.CaseFiled, meta: Meta) -> None:
+    if e.case_id in state.cases:
+        return  # applied already: filing again must not reset what happened since
     keys = matching.report_keys(e.report)
     case = Case(
         case_id=e.case_id,
@@ -534,16 +537,19 @@ def _on_filed(state: IntakeState, e: S.CaseFiled, meta: Meta) -> None:
 
 def _on_linked(state: IntakeState, e: S.ReportLinked, meta: Meta) -> None:
     ref = submission_key(e.submitting_bureau, e.external_ref)
+    if state.submissions.get(ref) == e.case_id:
+        return  # applied already (a replay over live state): counts must not double
     state.submissions[ref] = e.case_id
     case = state.cases.get(e.case_id)
     if case is None:
         return
-    if ref not in case.linked_reports:
-        case.linked_reports.append(ref)
+    # Not in the history: monitoring feeds can link thousands of reports into one case; the
+    # history keeps what bureaus did, the latest links and the count say what feeds found.
+    case.linked_reports = [*case.linked_reports, ref][-LINKED_REPORTS_KEPT:]
+    case.linked_report_count += 1
     keys = matching.report_keys(e.report)
     _index_all(state, keys, e.case_id)
     case.match_keys.extend(k for k in keys if k not in case.match_keys)
-    _history(case, e, meta, f"report {ref} linked on {e.match_key}")
     state.cases[e.case_id] = case
 
 

@@ -22,6 +22,7 @@ OPEN_STATUSES = frozenset(
 )
 # "Open" for source tracing: a decided case is still the place a repeat report belongs.
 LINKABLE_STATUSES = OPEN_STATUSES | {intake_pb2.CASE_STATUS_DECIDED}
+LINKED_REPORTS_KEPT = 100
 
 
 @dataclass
@@ -51,7 +52,10 @@ class Case:
     match_keys: list[str]
     action_ids: list[str] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
+    # The latest LINKED_REPORTS_KEPT linked reports and how many in all: a repeat respondent
+    # can collect thousands of monitoring hits, and a case must stay one small record.
     linked_reports: list[str] = field(default_factory=list)
+    linked_report_count: int = 0
     history: list[HistoryEntry] = field(default_factory=list)
     decision: intake_pb2.Decision | None = None
     assignee: str = ""

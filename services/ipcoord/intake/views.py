@@ -19,6 +19,7 @@ def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> i
         evidence=case.evidence,
         assignee=case.assignee,
         linked_reports=case.linked_reports,
+        linked_report_count=case.linked_report_count,
     )
     view.filed_at.FromDatetime(case.filed_at)
     if case.decision is not None:

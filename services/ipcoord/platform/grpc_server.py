@@ -73,8 +73,19 @@ async def create_server(
                 "gRPC server is INSECURE (dev mode): no TLS, callers name themselves with "
                 "the x-ipcoord-bureau header. Never run this way in production."
             )
+        else:
+            log.warning(
+                "gRPC server has no TLS and dev identity is off: every call will be refused "
+                "as UNAUTHENTICATED. Set IPCOORD_TLS_* (production) or "
+                "IPCOORD_INSECURE_DEV_IDENTITY=true (development)."
+            )
         bound = server.add_insecure_port(address)
     else:
+        if not settings.tls_client_ca_file and not settings.insecure_dev_identity:
+            log.warning(
+                "gRPC server has TLS but no IPCOORD_TLS_CLIENT_CA_FILE: callers present no "
+                "bureau certificate, so every call will be refused as UNAUTHENTICATED."
+            )
         bound = server.add_secure_port(address, credentials)
     if bound == 0:
         raise OSError(f"could not bind gRPC server to {address}")

@@ -4,6 +4,7 @@ ipcoord.v1.CaseIntake listed by reflection."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -32,10 +33,11 @@ async def test_serve_intake_health_and_reflection(settings, tmp_path):
         "IPCOORD_DATA_DIR": str(tmp_path),
         "IPCOORD_INSECURE_DEV_IDENTITY": "true",
     }
+    log = tmp_path / "intake.log"  # a file, not a pipe: a full pipe would block the service
     process = subprocess.Popen(  # noqa: ASYNC220 - the service must run in its own process
         [str(Path(sys.executable).parent / "ipcoord"), "serve", "intake"],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
     try:
@@ -52,7 +54,7 @@ async def test_serve_intake_health_and_reflection(settings, tmp_path):
                         break
                 except grpc.aio.AioRpcError:
                     pass
-                assert process.poll() is None, process.stdout.read().decode()[-3000:]
+                assert process.poll() is None, log.read_text()[-3000:]
                 await asyncio.sleep(0.2)
             assert status == health_pb2.HealthCheckResponse.SERVING
             stub = reflection_pb2_grpc.ServerReflectionStub(channel)
@@ -62,4 +64,7 @@ async def test_serve_intake_health_and_reflection(settings, tmp_path):
             assert "ipcoord.v1.CaseIntake" in names
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0
+        assert process.wait(timeout=60) == 0  # drained and stopped on SIGTERM
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    serving = [r for r in records if r["message"] == "serving"]
+    assert serving and serving[0]["grpc_port"] == port  # JSON logs, one object per line

@@ -11,7 +11,6 @@ from datetime import datetime
 
 from ipcoord.v1 import intake_pb2
 
-CaseStatus = intake_pb2.CaseStatus
 OPEN_STATUSES = frozenset(
     {
         intake_pb2.CASE_STATUS_FILED,
@@ -63,10 +62,6 @@ class Case:
     fast_track_center: str = ""
     deadlines: dict[str, datetime] = field(default_factory=dict)
     overdue: list[str] = field(default_factory=list)
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
 
 
 @dataclass

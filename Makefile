@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 KAFKA := deploy/local/kafka/kafka.sh
-export KAFKA_BOOTSTRAP_SERVERS ?= localhost:9092
+# Not exported: tests start the local broker only when KAFKA_BOOTSTRAP_SERVERS is unset.
+BROKER_SHOWN := $(or $(KAFKA_BOOTSTRAP_SERVERS),localhost:9092)
 
 .PHONY: help install doctor kafka-up kafka-down kafka-fetch topics dev down test test-unit \
         lint format clean bench
@@ -36,7 +37,7 @@ topics: install kafka-up ## create the registry's topics
 
 dev: install kafka-up topics ## bring the system up: broker, topics, services (intake on :50051)
 	@bash deploy/local/services.sh up
-	@echo "ipcoord: broker on $(KAFKA_BOOTSTRAP_SERVERS); intake gRPC on localhost:50051"
+	@echo "ipcoord: broker on $(BROKER_SHOWN); intake gRPC on localhost:50051"
 	@echo "         (dev identity: send your bureau id in the x-ipcoord-bureau header)."
 	@echo "         Logs in var/run/; 'make down' stops everything."
 

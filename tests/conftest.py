@@ -27,10 +27,22 @@ def _docker_available() -> bool:
         return False
 
 
+def _require_broker(bootstrap: str) -> None:
+    """Fail once, clearly, rather than every test timing out on its own."""
+    from ipcoord.platform.kafka_admin import admin_client
+    from kafka.errors import KafkaError
+
+    try:
+        admin_client(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap), timeout_ms=5_000).close()
+    except KafkaError as exc:
+        pytest.fail(f"KAFKA_BOOTSTRAP_SERVERS={bootstrap} is set but no broker answers: {exc!r}")
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
+        _require_broker(configured)
         yield configured
         return
     if _docker_available():

@@ -7,7 +7,7 @@ KAFKA := deploy/local/kafka/kafka.sh
 BROKER_SHOWN := $(or $(KAFKA_BOOTSTRAP_SERVERS),localhost:9092)
 
 .PHONY: help install doctor kafka-up kafka-down kafka-fetch topics dev down test test-unit \
-        lint format clean bench
+        lint format clean bench test-faults
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,10 +45,11 @@ down: ## stop everything `make dev` started (services, then the broker)
 	@bash deploy/local/services.sh down
 	@bash $(KAFKA) down
 
-test: install ## run the whole test suite (starts the local broker when none is configured)
+test: install ## run the whole test suite, kill -9 fault tests included (starts the local broker when none is configured)
 	$(BIN)/pytest -q
-	@echo "again with IPCOORD_PROCESSING_GUARANTEE=exactly_once (Kafka transactions):"
-	IPCOORD_PROCESSING_GUARANTEE=exactly_once $(BIN)/pytest -q tests/integration -k intake
+
+test-faults: install ## only the fault tests: kill -9 under load with the production store
+	$(BIN)/pytest -q -s tests/faults
 
 test-unit: install ## run the unit tests only (no broker)
 	$(BIN)/pytest -q tests/unit

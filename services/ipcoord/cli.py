@@ -78,18 +78,18 @@ def topics_describe() -> None:
 
     settings = _settings()
     try:
-        present = {t["topic"]: t for t in describe_topics(settings)}
+        on_broker = describe_topics(settings)
     except KafkaError as exc:
         raise click.ClickException(
             f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc!r}"
         ) from exc
     for spec in TOPICS:
         name = full_name(spec, settings.topic_prefix)
-        found = present.get(name)
         record = {
             "topic": name,
             "partitions": spec.partitions,
-            "on_broker": len(found["partitions"]) if found else None,
+            # Partitions the broker has; None: the topic is missing (run `topics create`).
+            "on_broker": on_broker.get(name),
             "key": spec.key,
             "value": spec.value,
             "producers": [str(p) for p in spec.producers],

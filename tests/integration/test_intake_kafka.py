@@ -11,7 +11,13 @@ import pytest
 from ipcoord.intake.domain import Meta, case_id_for, evolve
 from ipcoord.intake.state import IntakeState
 from ipcoord.platform import codec
-from ipcoord.platform.topics import CASES, CREDIT, DEADLETTER, INTAKE_SUBMISSIONS
+from ipcoord.platform.topics import (
+    CASES,
+    CREDIT,
+    DEADLETTER,
+    INTAKE_CONTROL,
+    INTAKE_SUBMISSIONS,
+)
 from ipcoord.v1 import common_pb2, credit_pb2, envelope_pb2
 from ipcoord.v1 import intake_pb2 as S
 from support.kafka import eventually, produce, produce_envelopes, read_envelopes, read_topic
@@ -24,6 +30,11 @@ def _submission(bureau: str, rpt) -> codec.Envelope:
 
 def _types(envs) -> list[str]:
     return [e.event_type.removeprefix("ipcoord.v1.") for e in envs]
+
+
+def _unique(envs) -> list[codec.Envelope]:
+    """What a consumer keeps: repeats of an event id (a redelivered command's facts) dropped."""
+    return list({e.event_id: e for e in envs}.values())
 
 
 async def test_kafka_submissions_idempotent_across_paths_rejections_and_dead_letters(
@@ -53,7 +64,9 @@ async def test_kafka_submissions_idempotent_across_paths_rejections_and_dead_let
             and read_envelopes(settings, CASES)
         )
     )
-    assert _types(facts).count("CaseFiled") == 1
+    # `good` was delivered twice: its facts twice, under the same event ids.
+    assert _types(facts).count("CaseFiled") == 2
+    assert _types(_unique(facts)).count("CaseFiled") == 1
     rejected = {
         codec.body_of(e).external_ref: codec.body_of(e)
         for e in facts
@@ -75,19 +88,30 @@ async def test_kafka_submissions_idempotent_across_paths_rejections_and_dead_let
     assert letter.error_class == "DecodeError" and letter.rejected_by == "intake"
 
 
-async def test_redelivered_command_has_no_second_effect(settings, intake):
+async def test_redelivered_command_repeats_its_facts_with_the_same_ids(settings, intake):
     env = _submission("ipb-sz", report("RD-1", respondent_uscc=uscc(21)))
     produce_envelopes(settings, INTAKE_SUBMISSIONS, [env])
     case_id = case_id_for("ipb-sz", "RD-1")
     await eventually(lambda: intake.state.cases.get(case_id))
     accept = S.IntakeCommand(accept_case=S.AcceptCase(case_id=case_id))
     accept_env = codec.envelope(accept, producer_bureau="ipb-sz", subject_key=case_id)
-    # The same record delivered twice, as after a crash before the offset commit.
-    produce_envelopes(settings, INTAKE_SUBMISSIONS, [accept_env, accept_env, env])
-    await eventually(lambda: intake.processed.get(accept_env.event_id))
-    await asyncio.sleep(1.0)
-    facts = read_envelopes(settings, CASES)
-    assert _types(facts) == ["CaseFiled", "CaseAccepted"]  # no CaseCommandRejected, no refile
+    # The same records delivered again, as after a crash before the offset commit; then a
+    # sentinel, whose fact says that everything before it was handled.
+    sentinel = _submission("ipb-sz", report("RD-2", respondent_uscc=uscc(22)))
+    produce_envelopes(settings, INTAKE_SUBMISSIONS, [accept_env, accept_env, env, sentinel])
+    sentinel_case = case_id_for("ipb-sz", "RD-2")
+
+    def facts_up_to_the_sentinel():
+        found = read_envelopes(settings, CASES)
+        return found if any(e.subject_key == sentinel_case for e in found) else None
+
+    facts = await eventually(facts_up_to_the_sentinel)
+    ours = [e for e in facts if e.subject_key == case_id]
+    # Each redelivery published its facts again under the same event ids: after dropping
+    # repeats by event id, one filing and one acceptance (no CaseCommandRejected, no refile).
+    assert _types(_unique(ours)) == ["CaseFiled", "CaseAccepted"]
+    assert len(ours) == 4  # filed, accepted, accepted again, filed again
+    assert all(e.causation_id in (env.event_id, accept_env.event_id) for e in ours)
     assert intake.state.cases[case_id].status == S.CASE_STATUS_ACCEPTED
 
 
@@ -222,7 +246,7 @@ async def test_state_rebuilt_from_the_log_equals_live_state(settings, intake, as
     rebuilt = IntakeState()
     for env in read_envelopes(settings, CASES) + [
         e
-        for e in read_envelopes(settings, INTAKE_SUBMISSIONS)
+        for e in read_envelopes(settings, INTAKE_CONTROL)
         if e.WhichOneof("body") in ("serious_dishonesty_listed", "listing_removed")
     ]:
         evolve(
@@ -343,3 +367,47 @@ async def test_bad_commands_on_the_log_are_answered_not_dropped(settings, intake
     assert too_big.original_truncated and too_big.original_size > 1_000_000
     assert too_big.original_event_id == oversized.event_id  # the sender finds its own
     assert intake.state.cases[case_id].status == S.CASE_STATUS_FILED
+
+
+async def test_system_commands_from_the_submissions_topic_are_refused(
+    settings, intake, as_bureau, clock
+):
+    """Anyone who can write the submissions topic could otherwise escalate every watched case
+    (a tick from 2099) or switch off a competitor's fast-track (a forged listing)."""
+    center = as_bureau("ppc-shenzhen")
+    await center.RegisterTargetEnterprise(
+        S.RegisterTargetEnterprise(enterprise={"uscc": RIGHT_HOLDER, "name": "Right Holder Ltd."})
+    )
+    fast = await center.SubmitReport(
+        S.SubmitReportRequest(report=report("SYS-1", respondent_uscc=uscc(98)))
+    )
+    forged_tick = S.IntakeCommand()
+    forged_tick.check_deadlines.now.FromDatetime(clock.now() + timedelta(days=365 * 70))
+    forged_listing = credit_pb2.SeriousDishonestyListed(
+        listing_id="L-FORGED", entity={"uscc": RIGHT_HOLDER}
+    )
+    forged = [
+        codec.envelope(forged_tick, producer_bureau="ipcoord-intake", subject_key="clock"),
+        codec.envelope(forged_listing, producer_bureau="cnipa", subject_key=RIGHT_HOLDER),
+    ]
+    produce_envelopes(settings, INTAKE_SUBMISSIONS, forged)
+
+    letters = await eventually(
+        lambda: (
+            len(found := read_topic(settings, DEADLETTER, 1.0)) == 2
+            and [envelope_pb2.DeadLetter.FromString(r.value) for r in found]
+        )
+    )
+    by_event = {letter.original_event_id: letter for letter in letters}
+    tick_letter = by_event[forged[0].event_id]
+    assert tick_letter.error_class == "ForbiddenSystemCommand"
+    assert "only the intake service gives itself" in tick_letter.reason
+    assert "'ipcoord-intake'" in tick_letter.reason  # the declared producer, for operators
+    assert by_event[forged[1].event_id].error_class == "ForbiddenSystemCommand"
+    # Neither took effect: no escalation, still fast-tracked for the next report.
+    assert intake.state.cases[fast.case_id].overdue == []
+    assert not intake.state.listed.get(RIGHT_HOLDER)
+    # The service's own clock still works, through its control topic.
+    clock.advance(timedelta(days=5))
+    await intake.tick()
+    assert await eventually(lambda: intake.state.cases[fast.case_id].overdue) == ["accept"]

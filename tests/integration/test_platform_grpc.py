@@ -18,7 +18,7 @@ _SETTINGS = Settings(grpc_host="127.0.0.1", insecure_dev_identity=True)
 
 @pytest.fixture
 async def server():
-    identity = IdentityResolver(BureauRegistry.parse(""), insecure_dev_identity=True)
+    identity = IdentityResolver(BureauRegistry.demo(), insecure_dev_identity=True)
     running = await create_server(
         [WhoAmI(identity).registration()],
         _SETTINGS,

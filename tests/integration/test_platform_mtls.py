@@ -18,9 +18,13 @@ async def tls_server(tmp_path):
     ca = ThrowawayCA()
     cert, key, client_ca = ca.write_server_files(tmp_path)
     settings = Settings(
-        grpc_host="127.0.0.1", tls_cert_file=cert, tls_key_file=key, tls_client_ca_file=client_ca
+        grpc_host="127.0.0.1",
+        tls_cert_file=cert,
+        tls_key_file=key,
+        tls_client_ca_file=client_ca,
+        bureaus="cnipa:ipa:100000,ipb-sz:ipa:440300",  # with TLS the registry is required
     )
-    identity = IdentityResolver(BureauRegistry.parse(""), insecure_dev_identity=False)
+    identity = IdentityResolver(BureauRegistry.demo(), insecure_dev_identity=False)
     running = await create_server(
         [WhoAmI(identity).registration()], settings, port=0, service="probe"
     )

@@ -29,7 +29,7 @@ def test_invalid_configuration_names_the_variable(monkeypatch):
     monkeypatch.setenv("IPCOORD_GRPC_PORT", "not-a-port")
     result = CliRunner().invoke(main, ["serve", "intake"])
     assert result.exit_code == 1
-    assert "invalid configuration" in result.output and "grpc_port" in result.output
+    assert "invalid configuration" in result.output and "IPCOORD_GRPC_PORT" in result.output
 
 
 def test_unknown_service_is_refused():

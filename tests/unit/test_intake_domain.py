@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ipcoord.intake.domain import Command, Meta, Rules, case_id_for, decide, evolve
+from ipcoord.intake.processor import subject_key
 from ipcoord.intake.state import IntakeState
-from ipcoord.intake.stream import subject_key
 from ipcoord.platform import codec
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.errors import (
@@ -23,7 +23,7 @@ from ipcoord.v1 import credit_pb2
 from ipcoord.v1 import intake_pb2 as S
 from support.reports import RIGHT_HOLDER, report, uscc
 
-RULES = Rules(bureaus=BureauRegistry.parse(""))
+RULES = Rules(bureaus=BureauRegistry.demo())
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # Monday
 _n = 0
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from ipcoord.platform import codec
 from ipcoord.platform.bureaus import BureauKind, BureauRegistry
@@ -10,21 +12,146 @@ from ipcoord.v1 import intake_pb2
 from pydantic import ValidationError
 
 
+@pytest.fixture(autouse=True)
+def _no_configuration(monkeypatch):
+    """Each test starts from an environment without ipcoord or Kafka variables."""
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("IPCOORD_") or name.upper() == "KAFKA_BOOTSTRAP_SERVERS":
+            monkeypatch.delenv(name)
+
+
 def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "a:9092, b:9092")
     monkeypatch.setenv("IPCOORD_TOPIC_PREFIX", "staging.")
-    monkeypatch.setenv("IPCOORD_PROCESSING_GUARANTEE", "exactly_once")
+    monkeypatch.setenv("IPCOORD_PROCESSING_GUARANTEE", "at_least_once")
     monkeypatch.setenv("IPCOORD_GRPC_PORT", "0")
+    monkeypatch.setenv("IPCOORD_HOLIDAYS", "2026-10-01,2026-10-02")
+    monkeypatch.setenv("IPCOORD_EXTRA_WORKING_DAYS", " 2026-10-10 ")
+    monkeypatch.setenv("IPCOORD_USCC_ALLOW_LIST", "91350100m000100y43, 91440300MA5DXXXX0X")
+    monkeypatch.setenv("IPCOORD_BUREAUS", "ipb-gd:ipa:440000,ppc-shenzhen:ppc:440300")
+    monkeypatch.setenv("IPCOORD_LOG_LEVEL", "debug")
     s = Settings()
     assert s.bootstrap_servers == ["a:9092", "b:9092"]
+    assert s.kafka_bootstrap_servers == "a:9092,b:9092"
     assert s.topic_prefix == "staging."
-    assert s.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
+    assert s.processing_guarantee is ProcessingGuarantee.AT_LEAST_ONCE
     assert s.grpc_port == 0
+    assert s.holidays == {date(2026, 10, 1), date(2026, 10, 2)}
+    assert s.extra_working_days == {date(2026, 10, 10)}
+    assert s.uscc_allow_list == {"91350100M000100Y43", "91440300MA5DXXXX0X"}  # upper-cased
+    assert s.bureau_registry.get("ppc-shenzhen").kind is BureauKind.PROTECTION_CENTER
+    assert "cnipa" not in s.bureau_registry
+    assert s.log_level == "DEBUG"
+
+
+def test_settings_defaults():
+    s = Settings()
+    assert s.bootstrap_servers == ["localhost:9092"]
+    assert s.processing_guarantee is ProcessingGuarantee.AT_LEAST_ONCE
+    assert s.holidays == s.extra_working_days == s.uscc_allow_list == frozenset()
+    assert (s.log_level, s.log_format) == ("INFO", "json")
 
 
 def test_settings_reject_bad_values(monkeypatch):
     monkeypatch.setenv("IPCOORD_TOPIC_PREFIX", "bad prefix/")
-    with pytest.raises(ValidationError, match="topic_prefix"):
+    with pytest.raises(ValidationError, match="IPCOORD_TOPIC_PREFIX"):
+        Settings()
+
+
+def test_bureau_registry_file_path(monkeypatch, tmp_path):
+    registry = tmp_path / "bureaus.txt"
+    registry.write_text("# bureau:kind:division\nipb-gd:ipa:440000\ncourt-sz:court:440300\n")
+    monkeypatch.setenv("IPCOORD_BUREAUS", str(registry))
+    assert {b.id for b in Settings().bureau_registry} == {"ipb-gd", "court-sz"}
+
+
+def test_unset_bureau_registry_without_tls_is_the_demo_with_a_warning(caplog):
+    s = Settings()
+    assert s.bureaus is None
+    with caplog.at_level("WARNING", logger="ipcoord.platform.settings"):
+        assert "cnipa" in s.bureau_registry
+    assert "IPCOORD_BUREAUS is unset: using the demo bureaus" in caplog.text
+
+
+# One test per refusal: each fails at Settings() and names its variable.
+
+
+def test_refuses_an_explicitly_empty_bureau_registry(monkeypatch):
+    monkeypatch.setenv("IPCOORD_BUREAUS", "")
+    with pytest.raises(ValidationError, match=r"IPCOORD_BUREAUS\n.*is empty"):
+        Settings()
+
+
+def test_refuses_an_invalid_bureau_registry_line(monkeypatch):
+    monkeypatch.setenv("IPCOORD_BUREAUS", "ipb-gd:ipa:440000\nx1:ipa:44")
+    with pytest.raises(ValidationError, match=r"IPCOORD_BUREAUS\n.*division '44' is not 6 digits"):
+        Settings()
+
+
+def test_refuses_a_bureau_registry_path_that_is_no_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("IPCOORD_BUREAUS", str(tmp_path / "missing.txt"))
+    with pytest.raises(ValidationError, match=r"IPCOORD_BUREAUS\n.*nor a file"):
+        Settings()
+
+
+def test_refuses_an_unset_bureau_registry_with_tls(monkeypatch, tmp_path):
+    monkeypatch.setenv("IPCOORD_TLS_CERT_FILE", str(tmp_path / "server.pem"))
+    with pytest.raises(ValidationError, match="IPCOORD_BUREAUS is unset but TLS is configured"):
+        Settings()
+    monkeypatch.setenv("IPCOORD_BUREAUS", "ipb-gd:ipa:440000")
+    assert "ipb-gd" in Settings().bureau_registry
+
+
+def test_refuses_a_bad_holiday_date(monkeypatch):
+    monkeypatch.setenv("IPCOORD_HOLIDAYS", "2026-10-01,2026-13-01")
+    with pytest.raises(ValidationError, match=r"IPCOORD_HOLIDAYS\.\d+\n.*month value"):
+        Settings()
+
+
+def test_refuses_a_bad_extra_working_day(monkeypatch):
+    monkeypatch.setenv("IPCOORD_EXTRA_WORKING_DAYS", "2026/10/10")
+    with pytest.raises(ValidationError, match="IPCOORD_EXTRA_WORKING_DAYS"):
+        Settings()
+
+
+def test_refuses_a_day_both_holiday_and_working_day(monkeypatch):
+    monkeypatch.setenv("IPCOORD_HOLIDAYS", "2026-10-10")
+    monkeypatch.setenv("IPCOORD_EXTRA_WORKING_DAYS", "2026-10-10")
+    with pytest.raises(ValidationError, match="IPCOORD_HOLIDAYS and IPCOORD_EXTRA_WORKING_DAYS"):
+        Settings()
+
+
+def test_refuses_exactly_once(monkeypatch):
+    monkeypatch.setenv("IPCOORD_PROCESSING_GUARANTEE", "exactly_once")
+    with pytest.raises(
+        ValidationError, match=r"IPCOORD_PROCESSING_GUARANTEE\n.*exactly_once is not supported"
+    ):
+        Settings()
+
+
+def test_refuses_an_invalid_log_level(monkeypatch):
+    monkeypatch.setenv("IPCOORD_LOG_LEVEL", "verbose")
+    with pytest.raises(ValidationError, match="IPCOORD_LOG_LEVEL"):
+        Settings()
+
+
+def test_refuses_an_invalid_log_format(monkeypatch):
+    monkeypatch.setenv("IPCOORD_LOG_FORMAT", "xml")
+    with pytest.raises(ValidationError, match="IPCOORD_LOG_FORMAT"):
+        Settings()
+
+
+def test_refuses_a_bootstrap_server_without_port(monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "a:9092,b")
+    with pytest.raises(ValidationError, match=r"KAFKA_BOOTSTRAP_SERVERS\n.*'b' is not host:port"):
+        Settings()
+
+
+def test_refuses_a_malformed_uscc_in_the_allow_list(monkeypatch):
+    monkeypatch.setenv("IPCOORD_USCC_ALLOW_LIST", "91350100M000100Y43;91440300MA5DXXXX0X")
+    with pytest.raises(ValidationError, match="IPCOORD_USCC_ALLOW_LIST"):
         Settings()
 
 
@@ -33,6 +160,7 @@ def test_topic_registry_is_complete_and_unique():
     assert len(names) == len(set(names))
     assert set(names) == {
         "ipcoord.intake.submissions.v1",
+        "ipcoord.intake.control.v1",
         "ipcoord.cases.v1",
         "ipcoord.credit.v1",
         "ipcoord.discipline.feedback.v1",
@@ -53,12 +181,16 @@ def test_bureau_registry_parses_and_validates():
     registry = BureauRegistry.parse("ipb-gd:ipa:440000\nppc-shenzhen:ppc:440300 # a comment")
     assert registry.get("ppc-shenzhen").kind is BureauKind.PROTECTION_CENTER
     assert "ipb-gd" in registry and "nobody" not in registry
-    assert "cnipa" in BureauRegistry.parse("")  # the development default
+    assert "cnipa" in BureauRegistry.demo()
+    with pytest.raises(ValueError, match="is empty"):
+        BureauRegistry.parse(" ")  # never the demo bureaus by default
+    with pytest.raises(ValueError, match="listed twice"):
+        BureauRegistry.parse("ipb-gd:ipa:440000,ipb-gd:ipa:440000")
     with pytest.raises(ValueError, match="6 digits"):
         BureauRegistry.parse("x1:ipa:44")
     with pytest.raises(ValueError, match="id:kind:division"):
         BureauRegistry.parse("x1:ipa")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="kind 'spaceagency' is not one of ipa"):
         BureauRegistry.parse("x1:spaceagency:440000")
 
 

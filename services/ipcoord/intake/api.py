@@ -10,9 +10,9 @@ import grpc
 from google.protobuf.message import Message
 
 from ipcoord.intake import matching
-from ipcoord.intake.domain import Rules, action_progress, submission_key
+from ipcoord.intake.domain import Rules, action_progress, known_submission, submission_key
+from ipcoord.intake.processor import Outcome, PendingReplies
 from ipcoord.intake.state import IntakeState
-from ipcoord.intake.stream import Outcome, PendingReplies
 from ipcoord.intake.validation import validate_report
 from ipcoord.intake.views import case_view
 from ipcoord.platform import codec
@@ -59,15 +59,24 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
     async def SubmitReport(self, request, context):
         bureau = await self._identity.caller_bureau(context)
         report = request.report
-        violations = validate_report(report, bureau, self._rules.bureaus, self._rules.uscc_allow)
-        if violations:
-            await abort_with(context, InvalidInput(violations))
         key = submission_key(bureau, report.external_ref)
-        duplicate = key in self._state.submissions
+        try:
+            # The same report again: its case; another report under a used reference: refused.
+            case_id = known_submission(self._state, bureau, report)
+        except DomainError as refusal:
+            await abort_with(context, refusal)
+        duplicate = case_id is not None
         if not duplicate:
+            violations = validate_report(
+                report, bureau, self._rules.bureaus, self._rules.uscc_allow
+            )
+            if violations:
+                await abort_with(context, InvalidInput(violations))
             outcome = await self._decide(context, report, bureau, subject_key=key)
-            duplicate = not outcome.events  # a concurrent retry got there first
-        case = self._state.cases.get(self._state.submissions.get(key, ""))
+            duplicate = not outcome.events  # a concurrent retry of this report got there first
+            held = self._state.submissions.get(key)
+            case_id = held.case_id if held is not None else ""
+        case = self._state.cases.get(case_id)
         if case is None:
             await context.abort(grpc.StatusCode.INTERNAL, f"submission {key} has no case")
         filed_here = (case.submitting_bureau, case.report.external_ref) == (
@@ -144,14 +153,17 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         await self._identity.caller_bureau(context)
         size = min(request.page.page_size or _DEFAULT_PAGE, _MAX_PAGE)
         after = request.page.page_token
+        # Ascending case ids after the page token. By action or respondent: read from that
+        # action's or key's case set, as many nodes as the page needs; otherwise every case.
         if request.action_id:
-            candidates = self._state.action_cases.get(request.action_id, [])
+            candidates = self._state.cases_of_action(request.action_id, after=after)
         elif request.respondent_uscc:
-            candidates = self._state.cases_with_key(matching.uscc_key(request.respondent_uscc))
+            key = matching.uscc_key(request.respondent_uscc)
+            candidates = self._state.cases_with_key(key, after=after)
         else:
-            candidates = list(self._state.cases.keys())
+            candidates = iter(sorted(c for c in self._state.cases.keys() if c > after))
         page, next_token = [], ""
-        for case_id in sorted(c for c in candidates if c > after):
+        for case_id in candidates:
             case = self._state.cases.get(case_id)
             if case is None:
                 continue

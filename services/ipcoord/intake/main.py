@@ -11,33 +11,28 @@ import faust
 
 from ipcoord.intake.api import CaseIntakeServicer
 from ipcoord.intake.domain import Rules
+from ipcoord.intake.processor import SERVICE, IntakeProcessor, PendingReplies
 from ipcoord.intake.state import Action, Case, HistoryEntry, IntakeState, Link
-from ipcoord.intake.stream import (
-    SERVICE,
-    IntakeProcessor,
-    IntakeTopics,
-    PendingReplies,
-    command_sender,
-    fact_publisher,
-    register_agents,
-)
+from ipcoord.intake.stream import IntakeTopics, command_sender, fact_publisher, register_agents
 from ipcoord.platform import state_codec
-from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
 from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.faust_app import create_app, dead_letter_sink, envelope_topic
 from ipcoord.platform.grpc_server import create_server
 from ipcoord.platform.identity import IdentityResolver
+from ipcoord.platform.journal import Journal
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
 from ipcoord.platform.runner import ServiceHandle, run_until_signalled
 from ipcoord.platform.settings import Settings
-from ipcoord.platform.topics import CASES, CREDIT, INTAKE_SUBMISSIONS
+from ipcoord.platform.staged import Stage
+from ipcoord.platform.topics import CASES, CREDIT, INTAKE_CONTROL, INTAKE_SUBMISSIONS
 from ipcoord.v1 import intake_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-_STATE = state_codec.value_type("ipcoord-intake-state", Case, Action, Link, HistoryEntry)
+_STATE_CODEC = "ipcoord-intake-state"
+_STATE = state_codec.value_type(_STATE_CODEC, Case, Action, Link, HistoryEntry)
 
 DEFAULT_GRPC_PORT = 50051
 
@@ -46,7 +41,6 @@ DEFAULT_GRPC_PORT = 50051
 class IntakeService:
     handle: ServiceHandle
     state: IntakeState
-    processed: faust.Table
     # Put a CheckDeadlines command from the clock on the log now (tests move the clock).
     tick: Callable[[], Awaitable[None]]
 
@@ -57,9 +51,10 @@ class IntakeService:
 
 def rules_from(settings: Settings) -> Rules:
     return Rules(
-        bureaus=BureauRegistry.parse(settings.bureaus),
-        uscc_allow=settings.uscc_allow_set,
-        calendar=WorkingCalendar.parse(settings.holidays, settings.extra_working_days),
+        bureaus=settings.bureau_registry,
+        uscc_allow=settings.uscc_allow_list,
+        # China's statutory calendar, with the configured days as overrides.
+        calendar=WorkingCalendar(settings.holidays, settings.extra_working_days),
         accept_within_days=settings.fast_track_accept_days,
         decide_within_days=settings.fast_track_decide_days,
     )
@@ -81,27 +76,44 @@ async def build(
         # Keys are str (json); values are domain dataclasses and protobuf messages.
         return app.Table(name, partitions=1, default=None, value_type=_STATE)
 
-    state = IntakeState(**{f.name: table(f.name) for f in dataclasses.fields(IntakeState)})
-    processed = table("processed")
+    # The domain writes through the stage; the processor journals and then applies the writes.
+    stage = Stage()
+    state = IntakeState(
+        **{f.name: stage.wrap(f.name, table(f.name)) for f in dataclasses.fields(IntakeState)}
+    )
+    # On disk next to the tables, whatever the store: it is what a crash cannot take away.
+    journal = Journal(settings.data_dir / SERVICE / "journal")
     replies = PendingReplies()
     topics = IntakeTopics(
         submissions=envelope_topic(app, INTAKE_SUBMISSIONS, settings),
+        control=envelope_topic(app, INTAKE_CONTROL, settings),
         cases=envelope_topic(app, CASES, settings),
         credit=envelope_topic(app, CREDIT, settings),
     )
-    processor = IntakeProcessor(state, processed, rules, fact_publisher(topics), replies, fail_stop)
+    processor = IntakeProcessor(
+        state,
+        stage,
+        journal,
+        rules,
+        fact_publisher(topics),
+        replies,
+        fail_stop,
+        codec_name=_STATE_CODEC,
+    )
     tick_now = register_agents(
         app,
         topics,
         processor,
         dead_letter_sink(app, settings, SERVICE),
-        max_bytes=settings.max_message_bytes,
+        settings,
         clock=clock,
         tick_every_s=tick_interval_s or settings.deadline_check_interval_s,
     )
 
     identity = IdentityResolver(rules.bureaus, insecure_dev_identity=settings.insecure_dev_identity)
-    servicer = CaseIntakeServicer(state, rules, identity, command_sender(topics), replies, clock)
+    servicer = CaseIntakeServicer(
+        state, rules, identity, command_sender(topics.submissions), replies, clock
+    )
     port = DEFAULT_GRPC_PORT if settings.grpc_port is None else settings.grpc_port
     server = await create_server(
         [(intake_pb2_grpc.add_CaseIntakeServicer_to_server, servicer, "ipcoord.v1.CaseIntake")],
@@ -109,7 +121,8 @@ async def build(
         port=port,
         service=SERVICE,
     )
-    return IntakeService(ServiceHandle(app, server), state, processed, tick_now)
+    handle = ServiceHandle(app, server, on_stopped=journal.close)
+    return IntakeService(handle, state, tick_now)
 
 
 async def serve(settings: Settings) -> None:

@@ -1,10 +1,18 @@
-"""Source tracing keys: what makes two reports point at the same source."""
+"""Source tracing keys: what makes two reports point at the same source.
+
+Keys are built only from values read by ``normalise``, the module validation reads them with,
+and only when something is left after normalising: no key is ever just its prefix.
+"""
 
 from __future__ import annotations
 
-import re
-from urllib.parse import urlsplit
-
+from ipcoord.intake.normalise import (
+    normalise_fingerprint,
+    normalise_platform,
+    normalise_seller_id,
+    normalise_shop_url,
+    normalise_uscc,
+)
 from ipcoord.v1 import common_pb2, intake_pb2
 
 USCC = intake_pb2.LINK_BASIS_USCC
@@ -12,30 +20,22 @@ ONLINE = intake_pb2.LINK_BASIS_ONLINE_IDENTIFIER
 FINGERPRINT = intake_pb2.LINK_BASIS_PRODUCT_FINGERPRINT
 
 
-def normalise_shop_url(url: str) -> str:
-    """Same shop, same key: no scheme, no 'www.'/'m.', lower-case host, no query or fragment,
-    no trailing slash. 'HTTPS://www.Shop.example/s/1/?ref=x' -> 'shop.example/s/1'."""
-    raw = url.strip()
-    if "//" not in raw:
-        raw = "//" + raw
-    parts = urlsplit(raw)
-    host = (parts.hostname or "").lower()
-    host = re.sub(r"^(www|m)\.", "", host)
-    path = re.sub(r"/+", "/", parts.path).rstrip("/")
-    return f"{host}{path}"
-
-
 def online_keys(identifier: common_pb2.OnlineIdentifier) -> list[str]:
+    """``seller:<platform>:<seller id>`` when both are there, then ``shop:<host/path>``."""
     keys = []
-    if identifier.platform and identifier.seller_id:
-        keys.append(f"seller:{identifier.platform.lower()}:{identifier.seller_id.strip().lower()}")
-    if identifier.shop_url:
-        keys.append(f"shop:{normalise_shop_url(identifier.shop_url)}")
+    platform = normalise_platform(identifier.platform)
+    seller_id = normalise_seller_id(identifier.seller_id)
+    if platform and seller_id:
+        keys.append(f"seller:{platform}:{seller_id}")
+    if shop := normalise_shop_url(identifier.shop_url):
+        keys.append(f"shop:{shop}")
     return keys
 
 
 def uscc_key(uscc: str) -> str:
-    return f"uscc:{uscc}"
+    """The key of a USCC in either case. Callers check the USCC first (``check_uscc``): a blank
+    one gives the bare prefix, under which nothing is ever indexed."""
+    return f"uscc:{normalise_uscc(uscc)}"
 
 
 def basis_of(key: str) -> int:
@@ -47,13 +47,17 @@ def basis_of(key: str) -> int:
 
 
 def report_keys(report: intake_pb2.ReportSubmitted) -> list[str]:
-    """Every key a report can match on, most specific first (USCC, online ids, fingerprints)."""
+    """Every key a report can match on, most specific first (USCC, online ids, fingerprints).
+    Values that normalise to nothing give no key (validation refuses them; facts logged before
+    it did are replayed without them)."""
     keys: list[str] = []
     for respondent in report.respondents:
-        if respondent.entity.uscc:
+        if normalise_uscc(respondent.entity.uscc):
             keys.append(uscc_key(respondent.entity.uscc))
     for respondent in report.respondents:
         for identifier in respondent.online_identifiers:
             keys.extend(online_keys(identifier))
-    keys.extend(f"fp:{fp.strip().lower()}" for fp in report.product_fingerprints if fp.strip())
+    for fingerprint in report.product_fingerprints:
+        if normalised := normalise_fingerprint(fingerprint):
+            keys.append(f"fp:{normalised}")
     return list(dict.fromkeys(keys))

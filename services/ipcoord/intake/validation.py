@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Set
 
+from ipcoord.intake import normalise
 from ipcoord.platform.bureaus import BureauKind, BureauRegistry
 from ipcoord.platform.errors import Violation
 from ipcoord.platform.uscc import uscc_problem
@@ -21,10 +22,42 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def check_uscc(field: str, code: str, allow: Set[str], *, required: bool) -> list[Violation]:
+    """Checked as it will be keyed: stripped and upper-cased first (``normalise_uscc``)."""
     if not code:
         return [Violation(field, "is required")] if required else []
-    problem = uscc_problem(code, allow)
+    normalised = normalise.normalise_uscc(code)
+    if not normalised:
+        return [Violation(field, "is blank")]
+    problem = uscc_problem(normalised, allow)
     return [Violation(field, f"invalid USCC {code!r}: {problem}")] if problem else []
+
+
+def check_online_identifier(field: str, identifier: common_pb2.OnlineIdentifier) -> list[Violation]:
+    """Platform and seller id come as a pair; every part given must normalise to something,
+    so a valid identifier never yields a degenerate match key (``matching.online_keys``)."""
+    platform, seller_id, shop_url = identifier.platform, identifier.seller_id, identifier.shop_url
+    if not (platform or seller_id or shop_url):
+        return [Violation(field, "needs platform + seller_id, or shop_url")]
+    v = []
+    if seller_id and not platform:
+        v.append(Violation(f"{field}.platform", "is required with a seller_id"))
+    elif platform and (problem := normalise.platform_problem(platform)):
+        v.append(Violation(f"{field}.platform", problem))
+    if platform and not seller_id and not shop_url:
+        # A platform names where a seller id or shop lives; alone it identifies nobody.
+        v.append(Violation(f"{field}.seller_id", "is required with a platform and no shop_url"))
+    elif seller_id and (problem := normalise.seller_id_problem(seller_id)):
+        v.append(Violation(f"{field}.seller_id", problem))
+    if shop_url and (problem := normalise.shop_url_problem(shop_url)):
+        v.append(Violation(f"{field}.shop_url", problem))
+    return v
+
+
+def _identified_online(identifier: common_pb2.OnlineIdentifier) -> bool:
+    seller = normalise.normalise_platform(identifier.platform) and normalise.normalise_seller_id(
+        identifier.seller_id
+    )
+    return bool(seller or normalise.normalise_shop_url(identifier.shop_url))
 
 
 def check_evidence(field: str, evidence: common_pb2.Evidence) -> list[Violation]:
@@ -77,10 +110,10 @@ def validate_report(
     for i, respondent in enumerate(report.respondents):
         field = f"respondents[{i}]"
         v += check_uscc(f"{field}.entity.uscc", respondent.entity.uscc, allow, required=False)
-        identified_online = any(
-            (o.platform and o.seller_id) or o.shop_url for o in respondent.online_identifiers
-        )
-        if not respondent.entity.uscc and not identified_online:
+        for j, identifier in enumerate(respondent.online_identifiers):
+            v += check_online_identifier(f"{field}.online_identifiers[{j}]", identifier)
+        identified_online = any(map(_identified_online, respondent.online_identifiers))
+        if not normalise.normalise_uscc(respondent.entity.uscc) and not identified_online:
             v.append(
                 Violation(
                     field,
@@ -97,6 +130,9 @@ def validate_report(
         v.append(Violation("description", f"longer than {MAX_DESCRIPTION} characters"))
     if len(report.product_fingerprints) > MAX_FINGERPRINTS:
         v.append(Violation("product_fingerprints", f"at most {MAX_FINGERPRINTS}"))
+    for i, fingerprint in enumerate(report.product_fingerprints):
+        if problem := normalise.fingerprint_problem(fingerprint):
+            v.append(Violation(f"product_fingerprints[{i}]", problem))
     if len(report.evidence) > MAX_EVIDENCE:
         v.append(Violation("evidence", f"at most {MAX_EVIDENCE} items"))
     for i, evidence in enumerate(report.evidence):

@@ -32,7 +32,15 @@ class IllegalTransition(DomainError):
 
 
 class AlreadyExists(DomainError):
+    """The name (an action id, a bureau's external reference) is taken; ``resource_name`` says
+    by what, so the caller can go to it (over gRPC a google.rpc.ResourceInfo)."""
+
     code = grpc.StatusCode.ALREADY_EXISTS
+
+    def __init__(self, reason: str, *, resource_type: str = "", resource_name: str = "") -> None:
+        super().__init__(reason)
+        self.resource_type = resource_type
+        self.resource_name = resource_name
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,8 @@ class InvalidInput(DomainError):
 
 
 async def abort_with(context: grpc.aio.ServicerContext, error: DomainError) -> None:
-    """Abort the call with the error's status; field violations travel as google.rpc.BadRequest."""
+    """Abort the call with the error's status; field violations travel as google.rpc.BadRequest,
+    what already exists as google.rpc.ResourceInfo."""
     status = status_pb2.Status(code=code_pb2.Code.Value(error.code.name), message=error.reason)
     if isinstance(error, InvalidInput):
         detail = error_details_pb2.BadRequest(
@@ -62,4 +71,12 @@ async def abort_with(context: grpc.aio.ServicerContext, error: DomainError) -> N
             ]
         )
         status.details.add().Pack(detail)
+    if isinstance(error, AlreadyExists) and error.resource_name:
+        status.details.add().Pack(
+            error_details_pb2.ResourceInfo(
+                resource_type=error.resource_type,
+                resource_name=error.resource_name,
+                description=error.reason,
+            )
+        )
     await context.abort_with_status(rpc_status.to_status(status))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from ipcoord.platform.grpc_metrics import MetricsInterceptor
 from ipcoord.platform.settings import Settings
@@ -17,6 +17,32 @@ log = logging.getLogger(__name__)
 
 # (add_XServicer_to_server, servicer, full service name)
 Registration = tuple[Callable[[object, grpc.aio.Server], None], object, str]
+
+
+class _MethodAwareReflectionServicer(reflection.aio.ReflectionServicer):
+    """Stock grpc.aio reflection, plus ``file_containing_symbol("pkg.Service.Method")``.
+
+    grpcio-reflection answers that request with ``DescriptorPool.FindFileContainingSymbol``,
+    and protobuf's pool (upb and pure-Python alike, still in protobuf 7.x) indexes messages,
+    enums, enum values, fields, extensions and services but not methods, so it raises KeyError
+    and the servicer replies NOT_FOUND. ``grpcurl describe pkg.Service.Method`` and ghz (which
+    resolves its ``--call`` target this way) then fail with "Symbol not found" while
+    describing the service works. Upstream: https://github.com/grpc/grpc/issues/34743 (open).
+    The method lives in its service's file, so a method symbol is answered with that file.
+    """
+
+    def _file_containing_symbol(
+        self, request: reflection_pb2.ServerReflectionRequest, fully_qualified_name: str
+    ) -> reflection_pb2.ServerReflectionResponse:
+        response = super()._file_containing_symbol(request, fully_qualified_name)
+        if not response.HasField("error_response"):
+            return response
+        try:
+            method = self._pool.FindMethodByName(fully_qualified_name.lstrip("."))
+        except KeyError:
+            return response  # not a method either: keep the NOT_FOUND
+        # Answer with the service's file; original_request still echoes the method symbol.
+        return super()._file_containing_symbol(request, method.containing_service.full_name)
 
 
 @dataclass
@@ -62,8 +88,9 @@ async def create_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = tuple(name for _, _, name in registrations)
-    reflection.enable_server_reflection(
-        (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        _MethodAwareReflectionServicer((*names, health.SERVICE_NAME, reflection.SERVICE_NAME)),
+        server,
     )
     address = f"{settings.grpc_host}:{port}"
     credentials = _server_credentials(settings)

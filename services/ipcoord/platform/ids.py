@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 
 import uuid6
 
@@ -29,3 +30,14 @@ def new_traceparent(parent: str | None = None) -> str:
 def trace_id_of(traceparent: str | None) -> str | None:
     match = _TRACEPARENT.match((traceparent or "").strip())
     return match.group(1) if match else None
+
+
+# Fixed namespace of ipcoord's derived ids (RFC 9562 name-based UUIDs).
+_DERIVED = uuid.UUID("5b0e8c1e-2f43-4c55-9a51-6f1d0c1b7a10")
+
+
+def derived_event_id(cause_id: str, position: int) -> str:
+    """The id of the ``position``-th fact of the command ``cause_id``: the same command handled
+    again (a redelivery after a crash or rebalance) yields the same ids, so consumers can drop
+    the repeats by event id."""
+    return str(uuid.uuid5(_DERIVED, f"{cause_id}/{position}"))

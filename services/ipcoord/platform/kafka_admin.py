@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
-from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
+from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from ipcoord.platform.settings import Settings
@@ -59,25 +59,38 @@ def ensure_topics(
 
 
 def _grow_partitions(admin: KafkaAdminClient, settings: Settings, specs: list[TopicSpec]) -> None:
-    if not specs:
-        return
-    names = [full_name(s, settings.topic_prefix) for s in specs]
-    current = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics(names)}
-    grow = {
-        full_name(s, settings.topic_prefix): NewPartitions(s.partitions)
-        for s in specs
-        if current.get(full_name(s, settings.topic_prefix), s.partitions) < s.partitions
-    }
+    names = {full_name(s, settings.topic_prefix): s.partitions for s in specs}
+    current = _partition_counts(admin, list(names))
+    # Kafka can only add partitions; a registry asking for fewer than exist is left alone.
+    grow = {name: wanted for name, wanted in names.items() if current.get(name, wanted) < wanted}
     if grow:
+        # kafka-python 3 takes the new total as an int (NewPartitions is deprecated).
         admin.create_partitions(grow)
+        log.info("added partitions", extra={"topics": grow})
 
 
-def describe_topics(settings: Settings) -> list[dict]:
+def _partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partitions per topic on the broker, for the names that exist there.
+
+    kafka-python 3 returns the Metadata response as dicts: each topic is
+    {"name", "error_code", "partitions": [{"partition_index", ...}], ...} (2.x had "topic").
+    A topic that does not exist (or was deleted since list_topics) still comes back, with
+    UNKNOWN_TOPIC_OR_PARTITION and no partitions; it is left out rather than counted as 0."""
+    if not names:
+        return {}  # nothing to ask the broker
+    return {
+        t["name"]: len(t["partitions"])
+        for t in admin.describe_topics(names)
+        if t["error_code"] == 0
+    }
+
+
+def describe_topics(settings: Settings) -> dict[str, int]:
+    """Partitions on the broker per registry topic that exists there (full names)."""
     admin = admin_client(settings)
     try:
         names = [full_name(s, settings.topic_prefix) for s in TOPICS]
-        present = set(admin.list_topics())
-        return admin.describe_topics([n for n in names if n in present])
+        return _partition_counts(admin, names)
     finally:
         admin.close()
 

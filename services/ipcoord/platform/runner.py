@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import faust
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 class ServiceHandle:
     app: faust.App
     grpc: RunningServer | None = None
+    # Called once the app has stopped; ``clean``: it stopped without error, so every record it
+    # handled is committed (the journal then needs no redo at the next start).
+    on_stopped: Callable[..., None] | None = None
     _stopped: bool = field(default=False, init=False)
 
     @property
@@ -43,7 +47,13 @@ class ServiceHandle:
         self._stopped = True
         if self.grpc is not None:
             await self.grpc.stop()
-        await self.app.stop()
+        clean = False
+        try:
+            await self.app.stop()
+            clean = True
+        finally:
+            if self.on_stopped is not None:
+                self.on_stopped(clean=clean)
 
 
 async def run_until_signalled(handle: ServiceHandle) -> None:

@@ -1,27 +1,54 @@
-"""Typed settings, read once per process from environment variables (see README, Configuration)."""
+"""Typed settings, read once per process from environment variables (see README, Configuration).
+
+Every value is parsed and checked when ``Settings()`` is built, so a bad one stops the process at
+start with an error naming its variable (the error's location is the variable when the value
+came from the environment, the field name when it was passed as an argument)."""
 
 from __future__ import annotations
 
+import logging
+from datetime import date
 from enum import StrEnum
-from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasGenerator, Field, PlainValidator, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ipcoord.platform.bureaus import BureauRegistry
+
+log = logging.getLogger(__name__)
+
+_ENV_PREFIX = "IPCOORD_"
 
 
 class ProcessingGuarantee(StrEnum):
+    # The only one: see _no_exactly_once.
     AT_LEAST_ONCE = "at_least_once"
-    EXACTLY_ONCE = "exactly_once"
+
+
+def _registry(value: object) -> BureauRegistry | None:
+    if value is None or isinstance(value, BureauRegistry):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be id:kind:division entries or a file path")
+    return BureauRegistry.parse(value)
 
 
 class Settings(BaseSettings):
     """One object per process; every field maps to IPCOORD_<NAME> except Kafka's standard name."""
 
-    model_config = SettingsConfigDict(env_prefix="IPCOORD_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        alias_generator=AliasGenerator(validation_alias=lambda name: _ENV_PREFIX + name.upper()),
+        # Tests and tools build Settings(topic_prefix=...) by field name too.
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+    )
 
-    kafka_bootstrap_servers: str = Field(
-        default="localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    # Kafka brokers, host:port each; "a:9092,b:9092" in the environment.
+    bootstrap_servers: Annotated[list[str], NoDecode] = Field(
+        default=["localhost:9092"], validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
     # Prepended to every topic name and consumer group: lets test runs and environments share
     # a broker without seeing each other's data.
@@ -33,22 +60,26 @@ class Settings(BaseSettings):
     # gRPC port of the service; 0 picks a free port (tests). Unset: the service's default.
     grpc_port: int | None = None
     grpc_host: str = "[::]"
-    # mTLS: server cert/key and the CA that signs bureau client certificates.
+    # mTLS: server cert/key and the CA that signs bureau client certificates. A server
+    # certificate marks production: the bureau registry is then required.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
     # Development only: no TLS, callers name themselves with the x-ipcoord-bureau header.
     insecure_dev_identity: bool = False
     metrics_port: int | None = None
-    log_level: str = "INFO"
-    log_format: str = "json"
-    # Known bureaus: comma-separated "id:kind:division" triples, or a path with one per line.
-    bureaus: str = ""
-    # Legacy USCCs that fail the GB 32100 check character but are legitimate (pilot regions).
-    uscc_allow_list: str = ""
-    # Holidays (YYYY-MM-DD, comma-separated) and extra working days (make-up weekend days).
-    holidays: str = ""
-    extra_working_days: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    # Known bureaus: "id:kind:division" entries separated by commas or newlines, or a file path
+    # with one per line. None: unset, which only development may be (see bureau_registry).
+    bureaus: Annotated[BureauRegistry | None, PlainValidator(_registry)] = None
+    # Legacy USCCs that fail the GB 32100 check character but are legitimate (pilot regions);
+    # upper-cased, as USCCs are compared.
+    uscc_allow_list: Annotated[frozenset[str], NoDecode] = frozenset()
+    # Overrides of the statutory calendar (YYYY-MM-DD, comma-separated): holidays, and working
+    # days (make-up weekend days the library does not know yet).
+    holidays: Annotated[frozenset[date], NoDecode] = frozenset()
+    extra_working_days: Annotated[frozenset[date], NoDecode] = frozenset()
     # Intake fast-track deadlines, in working days from filing, and how often they are checked.
     fast_track_accept_days: int = Field(default=2, ge=1)
     fast_track_decide_days: int = Field(default=20, ge=1)
@@ -64,10 +95,89 @@ class Settings(BaseSettings):
             raise ValueError("may contain only letters, digits, '.', '_' and '-'")
         return value
 
-    @cached_property
-    def bootstrap_servers(self) -> list[str]:
-        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+    @field_validator(
+        "bootstrap_servers", "uscc_allow_list", "holidays", "extra_working_days", mode="before"
+    )
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        # The documented format is "a,b,c" (blanks dropped), not the JSON pydantic-settings
+        # expects for collections (hence NoDecode on these fields); lists and sets pass through.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
-    @cached_property
-    def uscc_allow_set(self) -> frozenset[str]:
-        return frozenset(c.strip().upper() for c in self.uscc_allow_list.split(",") if c.strip())
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers_are_host_port(cls, servers: list[str]) -> list[str]:
+        if not servers:
+            raise ValueError("names no broker: host:port, comma-separated")
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server!r} is not host:port")
+        return servers
+
+    @field_validator("uscc_allow_list")
+    @classmethod
+    def _usccs_are_upper_case_codes(cls, codes: frozenset[str]) -> frozenset[str]:
+        codes = frozenset(code.upper() for code in codes)
+        for code in codes:
+            # Only the shape: these codes are listed because their check character fails.
+            if len(code) != 18 or not code.isascii() or not code.isalnum():
+                raise ValueError(f"{code!r} is not an 18-character USCC")
+        return codes
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("processing_guarantee", mode="before")
+    @classmethod
+    def _no_exactly_once(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "exactly_once":
+            raise ValueError(
+                "exactly_once is not supported: Faust's transactions cover only outputs "
+                "co-partitioned with the input; ipcoord runs at_least_once with deterministic "
+                "event ids (consumers de-duplicate on event_id); see docs/intake.md"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _calendar_overrides_agree(self) -> Settings:
+        both = self.holidays & self.extra_working_days
+        if both:
+            days = ", ".join(sorted(d.isoformat() for d in both))
+            raise ValueError(
+                f"IPCOORD_HOLIDAYS and IPCOORD_EXTRA_WORKING_DAYS both list {days}: a day is one "
+                "or the other"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _registry_required_with_tls(self) -> Settings:
+        if self.bureaus is None and self.tls_cert_file is not None:
+            raise ValueError(
+                "IPCOORD_BUREAUS is unset but TLS is configured (IPCOORD_TLS_CERT_FILE): "
+                "production needs its bureau registry, id:kind:division entries or a file path; "
+                "the demo bureaus are for development only"
+            )
+        return self
+
+    @property
+    def bureau_registry(self) -> BureauRegistry:
+        """IPCOORD_BUREAUS; unset (development, no TLS): the demo bureaus, with a warning.
+
+        A property, not cached: model_copy(update=...) would keep a cached registry."""
+        if self.bureaus is not None:
+            return self.bureaus
+        log.warning(
+            "IPCOORD_BUREAUS is unset: using the demo bureaus (development only; with TLS "
+            "configured an unset registry is a start-up error)"
+        )
+        return BureauRegistry.demo()
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        """The brokers as KAFKA_BOOTSTRAP_SERVERS spells them (messages, child processes)."""
+        return ",".join(self.bootstrap_servers)

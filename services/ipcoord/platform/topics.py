@@ -53,6 +53,20 @@ INTAKE_SUBMISSIONS = TopicSpec(
     retention_ms=30 * _DAY_MS,
     description="Reports and case commands handed in by bureau systems and monitoring feeds.",
 )
+INTAKE_CONTROL = TopicSpec(
+    name="ipcoord.intake.control.v1",
+    partitions=1,
+    key="'clock' for deadline ticks; USCC for relayed listings",
+    value="ipcoord.v1.Envelope (IntakeCommand.check_deadlines | relayed credit listings)",
+    producers=(Service.INTAKE,),
+    consumers=(Service.INTAKE,),
+    # Commands only intake gives itself: its clock's ticks and the listings it relays from
+    # credit into its own order. Kept off the submissions topic, which every bureau system
+    # writes to, so that no bureau can drive the clock; ACLs grant it to intake alone.
+    # One partition, like the submissions topic: the same writer owns both.
+    retention_ms=7 * _DAY_MS,
+    description="Intake's own commands: deadline ticks and relayed listings.",
+)
 CASES = TopicSpec(
     name="ipcoord.cases.v1",
     partitions=6,
@@ -102,6 +116,7 @@ DEADLETTER = TopicSpec(
 
 TOPICS: tuple[TopicSpec, ...] = (
     INTAKE_SUBMISSIONS,
+    INTAKE_CONTROL,
     CASES,
     CREDIT,
     DISCIPLINE_FEEDBACK,

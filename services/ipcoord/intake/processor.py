@@ -1,0 +1,280 @@
+"""The application service of intake: one command at a time, decide -> journal -> apply ->
+publish, idempotent by the command's event id, crash-safe through the journal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from faust.serializers import codecs
+from google.protobuf.message import Message
+
+from ipcoord.intake import matching
+from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
+from ipcoord.intake.state import IntakeState
+from ipcoord.platform import codec, metrics
+from ipcoord.platform.errors import DomainError, InvalidInput
+from ipcoord.platform.ids import derived_event_id
+from ipcoord.platform.journal import Journal, Source
+from ipcoord.platform.staged import DELETED, Stage
+from ipcoord.v1 import credit_pb2, intake_pb2
+
+log = logging.getLogger(__name__)
+
+SERVICE = "intake"
+# Listings from credit, relayed onto intake's control topic (they decide fast-track).
+RELAYED = (credit_pb2.SeriousDishonestyListed, credit_pb2.ListingRemoved)
+# Commands only intake itself gives; refused from anyone else's topic.
+SYSTEM_COMMANDS = frozenset({"check_deadlines"})
+
+
+@dataclass
+class Outcome:
+    events: list[codec.Envelope]
+    error: DomainError | None = None
+
+
+class PendingReplies:
+    """gRPC calls waiting for the writer's decision on the command they published."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[Outcome]] = {}
+
+    def expect(self, event_id: str) -> asyncio.Future[Outcome]:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[event_id] = future
+        return future
+
+    def forget(self, event_id: str) -> None:
+        self._waiting.pop(event_id, None)
+
+    def waiting(self, event_id: str) -> bool:
+        return event_id in self._waiting
+
+    def resolve(self, event_id: str, outcome: Outcome) -> None:
+        future = self._waiting.pop(event_id, None)
+        if future is not None and not future.done():
+            future.set_result(outcome)
+
+
+def command_of(env: codec.Envelope, *, system: bool) -> Message | None:
+    """The command inside an envelope; None for a relayed listing. ``system``: the record came
+    from intake's own control topic, the only place its clock and relayed listings may come
+    from (a bureau system could otherwise escalate every watched case by sending a tick)."""
+    body = codec.body_of(env)
+    if isinstance(body, intake_pb2.IntakeCommand):
+        which = body.WhichOneof("command")
+        if which is None:
+            raise codec.InvalidEnvelope("IntakeCommand has no command set", "ValidationError")
+        if (which in SYSTEM_COMMANDS) != system:
+            raise _misplaced(env, system)
+        return getattr(body, which)
+    if isinstance(body, intake_pb2.ReportSubmitted) and not system:
+        return body
+    if isinstance(body, RELAYED) and system:
+        return None
+    raise _misplaced(env, system)
+
+
+def _misplaced(env: codec.Envelope, system: bool) -> codec.InvalidEnvelope:
+    if system:
+        return codec.InvalidEnvelope(
+            f"{env.event_type} does not belong on intake's control topic", "UnexpectedEventType"
+        )
+    return codec.InvalidEnvelope(
+        f"{env.event_type} is a command only the intake service gives itself; it is refused "
+        f"from the submissions topic (declared producer {env.producer_bureau!r})",
+        "ForbiddenSystemCommand",
+    )
+
+
+class IntakeProcessor:
+    """Handles one decoded command. The journal makes it idempotent by event id and crash-safe:
+    a command's facts and table writes are recorded in one atomic local write before the
+    tables change; a redelivered command publishes its recorded facts again."""
+
+    def __init__(
+        self,
+        state: IntakeState,
+        stage: Stage,
+        journal: Journal,
+        rules: Rules,
+        publish,
+        replies: PendingReplies,
+        on_publish_failure: Callable[[BaseException], None],
+        *,
+        codec_name: str,
+    ) -> None:
+        self.state = state
+        self._stage = stage
+        self._journal = journal
+        self._rules = rules
+        # async (key, envelope, parent traceparent) -> awaitable of the broker's ack
+        self._publish = publish
+        self._replies = replies
+        self._on_publish_failure = on_publish_failure
+        self._codec = codecs.get_codec(codec_name)
+        self._redone = journal.was_clean
+
+    def redo_uncommitted(self, committed: dict[tuple[str, int], int]) -> int:
+        """After an unclean stop, before the first command: apply again, in order, every entry
+        from the first command whose offset was not committed on. Returns how many."""
+        count = 0
+        for entry in self._journal.uncommitted(committed):
+            self._stage.apply(self._writes(self._codec.loads(entry.payload)))
+            count += 1
+        self._redone = True
+        log.info("journal entries applied again after an unclean stop", extra={"count": count})
+        return count
+
+    @property
+    def needs_redo(self) -> bool:
+        return not self._redone
+
+    async def handle(
+        self,
+        env: codec.Envelope,
+        source: Source,
+        traceparent: str | None = None,
+        *,
+        system: bool = False,
+    ) -> None:
+        """``source``: the command's record; ``traceparent``: its trace context, so the facts
+        continue the caller's trace; ``system``: it came from intake's own control topic."""
+        done = self._journal.get(env.event_id)
+        if done is not None:
+            # Redelivered after a crash or rebalance: its effects are in the tables already
+            # (applied again at start if need be); its facts may not have reached the broker.
+            record = self._codec.loads(done.payload)
+            refused = record["refused"]
+            error = DomainError(refused) if refused else None
+            await self._send(record["facts"], traceparent, env.event_id, error)
+            return
+        body = command_of(env, system=system)
+        if body is None:
+            facts: list[codec.Envelope] = []
+            error = None
+            fact = codec.body_of(env)
+            evolve(
+                self.state, fact, Meta(env.event_id, codec.occurred_at(env), env.producer_bureau)
+            )
+        else:
+            facts, error = self._decide(env, body)
+        writes = self._stage.take()
+        record = {
+            "facts": facts,
+            "refused": error.reason if error else None,
+            "writes": [
+                [name, key, None if value is DELETED else value, value is DELETED]
+                for name, key, value in writes
+            ],
+        }
+        self._journal.append(env.event_id, source, self._codec.dumps(record))
+        self._stage.apply(writes)
+        await self._send(facts, traceparent, env.event_id, error)
+
+    def _decide(
+        self, env: codec.Envelope, body: Message
+    ) -> tuple[list[codec.Envelope], DomainError | None]:
+        command = Command(body, env.producer_bureau, env.event_id, codec.occurred_at(env))
+        try:
+            events, error = decide(command, self.state, self._rules), None
+        except DomainError as refusal:
+            events, error = [self._rejection(env, body, refusal)], refusal
+        facts = [self._wrap(event, env, position) for position, event in enumerate(events)]
+        if error is None:
+            for out, event in zip(facts, events, strict=True):
+                meta = Meta(out.event_id, codec.occurred_at(out), env.producer_bureau)
+                evolve(self.state, event, meta)
+        return facts, error
+
+    @staticmethod
+    def _wrap(event: Message, cause: codec.Envelope, position: int) -> codec.Envelope:
+        return codec.envelope(
+            event,
+            producer_bureau=cause.producer_bureau,
+            subject_key=subject_key(event, cause),
+            correlation_id=cause.correlation_id or cause.event_id,
+            causation_id=cause.event_id,
+            occurred_at=codec.occurred_at(cause),
+            # A function of the command: handled again, it publishes the same ids.
+            event_id=derived_event_id(cause.event_id, position),
+        )
+
+    @staticmethod
+    def _writes(record: dict) -> list:
+        return [
+            (name, key, DELETED if deleted else value)
+            for name, key, value, deleted in record["writes"]
+        ]
+
+    async def _send(
+        self,
+        facts: Iterable[codec.Envelope],
+        traceparent: str | None,
+        command_id: str,
+        error: DomainError | None,
+    ) -> None:
+        acks = []
+        for out in facts:
+            ack = await self._publish(out.subject_key, out, traceparent)
+            # Faust flushes the producer before it commits the command's offset, so the facts
+            # are durable before the command counts as done. A fact the broker refused for good
+            # ends the process uncommitted (platform.failstop): the command is redelivered and
+            # its recorded facts are published again.
+            ack.add_done_callback(self._check_ack)
+            acks.append(ack)
+            metrics.EVENTS_PRODUCED.labels(SERVICE, "cases", out.event_type).inc()
+        if self._replies.waiting(command_id):
+            # A caller waits: answer once its facts are acknowledged by the broker.
+            await asyncio.gather(*acks)
+            events = [] if error else list(facts)
+            self._replies.resolve(command_id, Outcome(events, error))
+
+    def _check_ack(self, ack: asyncio.Future) -> None:
+        if ack.cancelled():
+            self._on_publish_failure(asyncio.CancelledError("fact publication cancelled"))
+        elif ack.exception() is not None:
+            self._on_publish_failure(ack.exception())
+
+    @staticmethod
+    def _rejection(env: codec.Envelope, body: Message, error: DomainError) -> Message:
+        if isinstance(body, intake_pb2.ReportSubmitted) and isinstance(error, InvalidInput):
+            return intake_pb2.SubmissionRejected(
+                submitting_bureau=env.producer_bureau,
+                external_ref=body.external_ref,
+                submission_event_id=env.event_id,
+                violations=[
+                    intake_pb2.FieldViolation(field=v.field, description=v.description)
+                    for v in error.violations
+                ],
+            )
+        return intake_pb2.CaseCommandRejected(
+            subject_id=getattr(body, "case_id", "") or getattr(body, "action_id", ""),
+            command=type(body).__name__,
+            reason=f"{error.code.name}: {error.reason}",
+            actor_bureau=env.producer_bureau,
+        )
+
+
+def subject_key(event: Message, cause: codec.Envelope) -> str:
+    """The Kafka key on ipcoord.cases.v1: the case id, else the thing the fact is about."""
+    for attr in ("case_id", "action_id"):
+        value = getattr(event, attr, "")
+        if value:
+            return value
+    match event:
+        case intake_pb2.SubmissionRejected():
+            return f"{event.submitting_bureau}/{event.external_ref}"
+        case intake_pb2.CaseCommandRejected():
+            return event.subject_id or cause.subject_key
+        case intake_pb2.RespondentIdentified():
+            # Keyed by the identifier: re-identifications of one seller stay in order.
+            return matching.online_keys(event.online_identifier)[0]
+        case intake_pb2.TargetEnterpriseRegistered():
+            return event.enterprise.uscc
+        case intake_pb2.TargetEnterpriseRemoved():
+            return event.uscc
+    return cause.subject_key

@@ -1,0 +1,94 @@
+"""Tables seen through the writes of the command being handled.
+
+The domain's evolve writes into Staged mappings; nothing reaches the tables until the processor
+has recorded the command's whole outcome in the journal and applies the staged writes in one
+place. So a crash can never leave a command half-applied without a record of the rest, and a
+write the domain forgets to make is missing in every store alike, not hidden by the memory
+store's shared references."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+DELETED = object()  # a staged deletion
+
+Write = tuple[str, Any, Any]  # (mapping name, key, value or DELETED)
+
+
+class Staged(MutableMapping):
+    def __init__(self, name: str, table: MutableMapping, stage: Stage) -> None:
+        self.name = name
+        self.table = table
+        self._stage = stage
+
+    def __getitem__(self, key: Any) -> Any:
+        staged = self._stage.pending.get((self.name, key), _MISSING)
+        if staged is _MISSING:
+            return self.table[key]
+        if staged is DELETED:
+            raise KeyError(key)
+        return staged
+
+    def __contains__(self, key: object) -> bool:
+        staged = self._stage.pending.get((self.name, key), _MISSING)
+        if staged is _MISSING:
+            return key in self.table
+        return staged is not DELETED
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._stage.pending[(self.name, key)] = value
+
+    def __delitem__(self, key: Any) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._stage.pending[(self.name, key)] = DELETED
+
+    def __iter__(self) -> Iterator[Any]:
+        mine = {k for (name, k) in self._stage.pending if name == self.name}
+        for key in self.table:
+            if key not in mine:
+                yield key
+        for key in mine:
+            if key in self:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_MISSING = object()
+
+
+class Stage:
+    """The writes of one command, in the order they were made (last write per key wins)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[str, Any], Any] = {}
+        self._tables: dict[str, MutableMapping] = {}
+
+    def wrap(self, name: str, table: MutableMapping) -> Staged:
+        self._tables[name] = table
+        return Staged(name, table, self)
+
+    def take(self) -> list[Write]:
+        writes = [(name, key, value) for (name, key), value in self.pending.items()]
+        self.pending = {}
+        return writes
+
+    def discard(self) -> None:
+        self.pending = {}
+
+    def apply(self, writes: list[Write]) -> None:
+        for name, key, value in writes:
+            table = self._tables[name]
+            if value is DELETED:
+                table.pop(key, None)
+            else:
+                table[key] = value

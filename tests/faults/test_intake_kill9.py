@@ -50,6 +50,21 @@ def _facts_published(settings) -> int:
         consumer.close()
 
 
+class _Quiet:
+    """True once no new fact has appeared for ``seconds``: the service did all it will do
+    (so a run that lost submissions ends with figures instead of a time-out)."""
+
+    def __init__(self, settings, seconds: float) -> None:
+        self._settings, self._seconds = settings, seconds
+        self._count, self._since = -1, time.monotonic()
+
+    def __call__(self) -> bool:
+        count = _facts_published(self._settings)
+        if count != self._count:
+            self._count, self._since = count, time.monotonic()
+        return time.monotonic() - self._since > self._seconds
+
+
 def _serve(settings, data_dir: Path, log: Path, port: int) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -101,7 +116,8 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path, unus
                     outcome_of.setdefault(fact.causation_id, set()).add(fact.event_id)
             return len(outcome_of) >= SUBMISSIONS
 
-        _wait_for(every_submission_answered, process, log, 240)
+        quiet = _Quiet(settings, 15)
+        _wait_for(lambda: every_submission_answered() or quiet(), process, log, 240)
         facts = read_envelopes(settings, CASES, timeout_s=1.0)
         by_id = Counter(f.event_id for f in facts)
         repeats = sum(n - 1 for n in by_id.values())
@@ -123,7 +139,9 @@ def _check_answers_agree_with_facts(facts: list[codec.Envelope], port: int) -> N
     """GetCase after the crashes: each case's linked-report count is what the facts say."""
     unique = {f.event_id: f for f in facts}.values()
     filed = [f.case_filed.case_id for f in unique if f.WhichOneof("body") == "case_filed"]
-    links = Counter(f.report_linked.case_id for f in unique if f.WhichOneof("body") == "report_linked")
+    links = Counter(
+        f.report_linked.case_id for f in unique if f.WhichOneof("body") == "report_linked"
+    )
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = intake_pb2_grpc.CaseIntakeStub(channel)
         for case_id in filed[:: max(1, len(filed) // 200)]:

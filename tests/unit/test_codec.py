@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from ipcoord.platform import codec
 from ipcoord.platform.ids import new_event_id, new_traceparent, trace_id_of
@@ -97,3 +99,17 @@ def test_event_ids_are_time_ordered_uuid7():
 def test_invalid_parent_traceparent_starts_a_new_trace():
     assert trace_id_of(new_traceparent("garbage")) is not None
     assert trace_id_of("garbage") is None
+
+
+def test_derived_event_ids_repeat_for_the_same_command_and_sort_like_their_commands():
+    from ipcoord.platform.ids import derived_event_id, new_event_id
+
+    commands = [new_event_id() for _ in range(50)]
+    facts = [derived_event_id(c, p) for c in commands for p in range(3)]
+    assert facts == [derived_event_id(c, p) for c in commands for p in range(3)]  # stable
+    assert len(set(facts)) == len(facts)
+    assert sorted(facts) == facts  # command order, then position
+    assert all(uuid.UUID(f).version == 8 for f in facts)
+    # A sender's own id that is not a UUIDv7 still gives stable, distinct ids.
+    assert derived_event_id("SZ-2026-0001", 0) == derived_event_id("SZ-2026-0001", 0)
+    assert derived_event_id("SZ-2026-0001", 0) != derived_event_id("SZ-2026-0001", 1)

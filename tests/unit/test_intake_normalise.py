@@ -3,6 +3,8 @@ with its field path, and a report that validates never yields a degenerate match
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -11,6 +13,8 @@ from ipcoord.intake.validation import validate_report
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.v1 import common_pb2, intake_pb2
 from support.reports import report, uscc
+
+_AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 REGISTRY = BureauRegistry.parse("ipb-sz:ipa:440300")
 IDENTIFIERS = "respondents[0].online_identifiers"
@@ -222,3 +226,32 @@ def test_normalised_values_are_fixed_points(text):
     ):
         once = fn(text)
         assert fn(once) == once
+
+
+def test_a_lower_case_uscc_is_the_same_entity_in_every_rule():
+    """Filed with a lower-case respondent, found again by its upper-case USCC; a lower-case
+    target enterprise is the right holder typed in upper case."""
+    from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
+    from ipcoord.intake.state import IntakeState
+    from ipcoord.platform.bureaus import BureauRegistry
+    from support.reports import RIGHT_HOLDER
+
+    rules = Rules(bureaus=BureauRegistry.demo())
+    state = IntakeState()
+
+    def run(body, actor: str, n: int) -> list:
+        facts = decide(Command(body, actor, f"cmd-{n}", _AT), state, rules)
+        for i, fact in enumerate(facts):
+            evolve(state, fact, Meta(f"cmd-{n}/{i}", _AT, actor))
+        return facts
+
+    target = intake_pb2.RegisterTargetEnterprise(
+        enterprise=common_pb2.Entity(uscc=RIGHT_HOLDER.lower(), name="Right Holder Ltd.")
+    )
+    assert run(target, "ppc-shenzhen", 1)[0].enterprise.uscc == RIGHT_HOLDER
+    first = report("LC-1", respondent_uscc=uscc(7).lower(), handling="ppc-shenzhen")
+    filed = run(first, "ppc-shenzhen", 2)
+    assert filed[0].report.respondents[0].entity.uscc == uscc(7)
+    assert any(isinstance(f, intake_pb2.CaseFastTracked) for f in filed)
+    [linked] = run(report("LC-2", respondent_uscc=uscc(7)), "ipb-sz", 3)
+    assert isinstance(linked, intake_pb2.ReportLinked) and linked.match_key == f"uscc:{uscc(7)}"

@@ -161,7 +161,7 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
             key = matching.uscc_key(request.respondent_uscc)
             candidates = self._state.cases_with_key(key, after=after)
         else:
-            candidates = iter(sorted(c for c in self._state.cases.keys() if c > after))
+            candidates = iter(sorted(c for c in self._state.cases if c > after))
         page, next_token = [], ""
         for case_id in candidates:
             case = self._state.cases.get(case_id)

@@ -7,23 +7,29 @@ subclasses; api.py maps them to gRPC status, stream.py to CaseCommandRejected.""
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
-from ipcoord.intake import matching
+from ipcoord.intake import caseset, matching, normalise
 from ipcoord.intake.state import (
+    ACTIONS_PER_CASE,
     LINKABLE_STATUSES,
     LINKED_REPORTS_KEPT,
+    MATCH_KEYS_KEPT,
     OPEN_STATUSES,
     Action,
     Case,
     HistoryEntry,
     IntakeState,
     Link,
+    Submission,
 )
 from ipcoord.intake.validation import (
     check_evidence,
@@ -77,6 +83,28 @@ def submission_key(bureau: str, external_ref: str) -> str:
     return f"{bureau}/{external_ref}"
 
 
+def report_digest(report: S.ReportSubmitted) -> str:
+    """What tells a retry from new content under the same reference: the report's bytes."""
+    return hashlib.sha256(report.SerializeToString(deterministic=True)).hexdigest()
+
+
+def known_submission(state: IntakeState, bureau: str, report: S.ReportSubmitted) -> str | None:
+    """The case this very report already went to (filed or linked into); None while its
+    reference is unused. The reference is an idempotency key, as in payment APIs: the same
+    report again is a duplicate, a different report under it is refused."""
+    held = state.submissions.get(submission_key(bureau, report.external_ref))
+    if held is None:
+        return None
+    if held.digest != report_digest(report):
+        raise AlreadyExists(
+            f"external_ref {report.external_ref!r} of {bureau} is already used for case "
+            f"{held.case_id} by a different report; send new content under a new reference",
+            resource_type="case",
+            resource_name=held.case_id,
+        )
+    return held.case_id
+
+
 # ------------------------------------------------------------------------------------ decide
 
 
@@ -86,13 +114,15 @@ def decide(command: Command, state: IntakeState, rules: Rules) -> list[Message]:
         raise InvalidInput(
             [Violation("command", f"{type(command.body).__name__} is not an intake command")]
         )
+    # One reading of USCCs for every rule and every fact: lower case is the same entity.
+    command = dataclasses.replace(command, body=normalise.with_normalised_usccs(command.body))
     return handler(command, state, rules)
 
 
 def _submit(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
     report: S.ReportSubmitted = cmd.body
-    if submission_key(cmd.actor, report.external_ref) in state.submissions:
-        return []  # idempotent: this bureau already handed in this reference
+    if known_submission(state, cmd.actor, report) is not None:
+        return []  # idempotent: this bureau already handed in this very report
     violations = validate_report(report, cmd.actor, rules.bureaus, rules.uscc_allow)
     if report.special_action_id and report.special_action_id not in state.actions:
         violations.append(
@@ -128,13 +158,12 @@ def _submit(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
 
 def _first_linkable(keys: list[str], state: IntakeState) -> tuple[str, str] | None:
     """The open case a report belongs to: for the most specific key that matches any, the
-    earliest filed (ties broken by case id, so replays agree)."""
+    earliest filed (ties broken by case id, so replays agree). One read per key: the match
+    index ranks its cases by filing time while they are linkable."""
     for key in keys:
-        cases = [state.cases.get(case_id) for case_id in state.cases_with_key(key)]
-        linkable = [c for c in cases if c is not None and c.status in LINKABLE_STATUSES]
-        if linkable:
-            first = min(linkable, key=lambda c: (c.filed_at, c.case_id))
-            return first.case_id, key
+        first = state.first_linkable(key)
+        if first:
+            return first, key
     return None
 
 
@@ -165,7 +194,7 @@ def _enrolments(case_id, handler, report, at, state) -> list[Message]:
             events.append(
                 S.CaseEnrolled(action_id=action.action_id, case_id=case_id, automatic=True)
             )
-    return events
+    return events[:ACTIONS_PER_CASE]
 
 
 def _matches(action: Action, report: S.ReportSubmitted, at: datetime) -> bool:
@@ -288,16 +317,17 @@ def _identify(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
             online_identifier=body.online_identifier, entity=body.entity, by_bureau=cmd.actor
         )
     ]
-    # Cases behind the identifier and cases behind the USCC are the same source: link them,
-    # each pair once (a case can stand behind several of the identifier's keys).
+    # Cases behind the identifier and cases behind the USCC are the same source: link their
+    # representatives, each pair once (a case can represent several of the identifier's keys).
+    # The representative of a key is its earliest filed linkable case, the one later reports
+    # join; the other cases are found through the USCC all the same (GetRespondentHistory).
     uscc_key = matching.uscc_key(body.entity.uscc)
-    behind_uscc = state.cases_with_key(uscc_key)
+    behind_uscc = state.first_linkable(uscc_key)
     pairs = {
-        tuple(sorted((case_id, other)))
-        for key in online
-        for case_id in state.cases_with_key(key)
-        for other in behind_uscc
-        if other != case_id and not _linked(state, case_id, other)
+        tuple(sorted((case_id, behind_uscc)))
+        for case_id in {state.first_linkable(key) for key in online}
+        if case_id and behind_uscc and case_id != behind_uscc
+        if not _linked(state, case_id, behind_uscc)
     }
     for a, b in sorted(pairs):
         for this, that in ((a, b), (b, a)):
@@ -328,7 +358,11 @@ def _launch(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
     if violations:
         raise InvalidInput(violations)
     if body.action_id in state.actions:
-        raise AlreadyExists(f"special action {body.action_id!r} exists")
+        raise AlreadyExists(
+            f"special action {body.action_id!r} exists",
+            resource_type="special action",
+            resource_name=body.action_id,
+        )
     return [
         S.SpecialActionLaunched(
             action_id=body.action_id,
@@ -365,14 +399,19 @@ def _enrol(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
     action = _open_action(body.action_id, state)
     if cmd.actor not in action.members:
         raise NotPermitted(f"{cmd.actor} does not take part in special action {action.action_id}")
-    enrolled = set(state.action_cases.get(action.action_id, []))
     missing = [c for c in body.case_ids if c not in state.cases]
     if missing:
         raise NotFound(f"no such cases: {', '.join(missing)}")
+    cases = [state.cases[c] for c in dict.fromkeys(body.case_ids)]
+    new = [case for case in cases if action.action_id not in case.action_ids]
+    full = [case.case_id for case in new if len(case.action_ids) >= ACTIONS_PER_CASE]
+    if full:
+        raise IllegalTransition(
+            f"cases already in {ACTIONS_PER_CASE} special actions, the most a case can be "
+            f"in: {', '.join(full)}"
+        )
     return [
-        S.CaseEnrolled(action_id=action.action_id, case_id=c, automatic=False)
-        for c in dict.fromkeys(body.case_ids)
-        if c not in enrolled
+        S.CaseEnrolled(action_id=action.action_id, case_id=c.case_id, automatic=False) for c in new
     ]
 
 
@@ -502,17 +541,18 @@ def _history(case: Case, event: Message, meta: Meta, summary: str) -> None:
     bisect.insort(case.history, entry, key=lambda h: (h.at, h.event_id))
 
 
-def _index(state: IntakeState, key: str, case_id: str) -> None:
-    ids = state.match_index.get(key, [])
-    if case_id not in ids:
-        state.match_index[key] = sorted([*ids, case_id])
+def _rank(case: Case):
+    """A case's rank in the match index: its filing time while a report may join it."""
+    return case.filed_at if case.status in LINKABLE_STATUSES else None
 
 
-def _index_all(state: IntakeState, keys: list[str], case_id: str) -> None:
+def _index_all(state: IntakeState, keys: list[str], case: Case) -> None:
     """Index a case under its keys and under the USCCs its online ids were identified as, so
-    filing and identification give the same index in whichever order a replay reads them."""
+    filing and identification give the same index in whichever order a replay reads them.
+    A case is always indexed under exactly ``with_identities(case.match_keys)``, with its
+    current rank: that is what lets evolve re-rank it when it stops being linkable."""
     for key in state.with_identities(keys):
-        _index(state, key, case_id)
+        caseset.add(state.match_index, key, case.case_id, _rank(case))
 
 
 def _on_filed(state: IntakeState, e: S.CaseFiled, meta: Meta) -> None:
@@ -531,15 +571,17 @@ def _on_filed(state: IntakeState, e: S.CaseFiled, meta: Meta) -> None:
     )
     _history(case, e, meta, f"filed by {e.submitting_bureau}, handled by {e.handling_bureau}")
     state.cases[e.case_id] = case
-    state.submissions[submission_key(e.submitting_bureau, e.report.external_ref)] = e.case_id
-    _index_all(state, keys, e.case_id)
+    ref = submission_key(e.submitting_bureau, e.report.external_ref)
+    state.submissions[ref] = Submission(e.case_id, report_digest(e.report))
+    _index_all(state, keys, case)
 
 
 def _on_linked(state: IntakeState, e: S.ReportLinked, meta: Meta) -> None:
     ref = submission_key(e.submitting_bureau, e.external_ref)
-    if state.submissions.get(ref) == e.case_id:
+    held = state.submissions.get(ref)
+    if held is not None and held.case_id == e.case_id:
         return  # applied already (a replay over live state): counts must not double
-    state.submissions[ref] = e.case_id
+    state.submissions[ref] = Submission(e.case_id, report_digest(e.report))
     case = state.cases.get(e.case_id)
     if case is None:
         return
@@ -547,10 +589,11 @@ def _on_linked(state: IntakeState, e: S.ReportLinked, meta: Meta) -> None:
     # history keeps what bureaus did, the latest links and the count say what feeds found.
     case.linked_reports = [*case.linked_reports, ref][-LINKED_REPORTS_KEPT:]
     case.linked_report_count += 1
-    keys = matching.report_keys(e.report)
-    _index_all(state, keys, e.case_id)
-    case.match_keys.extend(k for k in keys if k not in case.match_keys)
+    room = max(MATCH_KEYS_KEPT - len(case.match_keys), 0)
+    new_keys = [k for k in matching.report_keys(e.report) if k not in case.match_keys][:room]
+    case.match_keys = [*case.match_keys, *new_keys]
     state.cases[e.case_id] = case
+    _index_all(state, new_keys, case)
 
 
 _STATUS_AFTER = {
@@ -567,6 +610,7 @@ def _on_case_event(state: IntakeState, e: Message, meta: Meta) -> None:
     case = state.cases.get(e.case_id)
     if case is None:
         return
+    before = _standing(case)
     if type(e) in _STATUS_AFTER:
         case.status = _STATUS_AFTER[type(e)]
     summary = type(e).__name__
@@ -600,16 +644,62 @@ def _on_case_event(state: IntakeState, e: Message, meta: Meta) -> None:
             summary = f"{e.deadline} deadline passed"
         case S.CaseEnrolled():
             if e.action_id not in case.action_ids:
-                case.action_ids.append(e.action_id)
+                case.action_ids = [*case.action_ids, e.action_id]
             summary = f"enrolled in {e.action_id}" + (" (criteria)" if e.automatic else "")
     _history(case, e, meta, summary)
     state.cases[e.case_id] = case
     if case.deadlines:
         _watch(state, case)
-    if isinstance(e, S.CaseEnrolled):
-        ids = state.action_cases.get(e.action_id, [])
-        if e.case_id not in ids:
-            state.action_cases[e.action_id] = sorted([*ids, e.case_id])
+    _restand(state, case, before)
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """What the indexes and the progress counts know of a case."""
+
+    handling_bureau: str
+    status: int
+    action_ids: tuple[str, ...]
+
+
+def _standing(case: Case) -> _Standing:
+    return _Standing(case.handling_bureau, case.status, tuple(case.action_ids))
+
+
+def _restand(state: IntakeState, case: Case, before: _Standing) -> None:
+    """Bring the action memberships, the progress counts and the match index in line with a
+    case that changed. Each is a function of the cases as they now stand, whatever order the
+    facts came in, and a fact applied twice finds nothing to change the second time."""
+    now = _standing(case)
+    if now == before:
+        return
+    moves: Counter[tuple[str, str, int]] = Counter()
+    for action_id in before.action_ids:
+        moves[(action_id, before.handling_bureau, before.status)] -= 1
+    for action_id in now.action_ids:
+        moves[(action_id, now.handling_bureau, now.status)] += 1
+    for (action_id, bureau, status), n in sorted(moves.items()):
+        if n:
+            _count(state, action_id, bureau, status, n)
+    for action_id in now.action_ids:
+        if action_id not in before.action_ids:
+            caseset.add(state.action_cases, action_id, case.case_id)
+    if (before.status in LINKABLE_STATUSES) != (now.status in LINKABLE_STATUSES):
+        _index_all(state, case.match_keys, case)
+
+
+def _count(state: IntakeState, action_id: str, bureau: str, status: int, n: int) -> None:
+    counts = {b: dict(by_status) for b, by_status in state.action_counts.get(action_id, {}).items()}
+    by_status = counts.setdefault(bureau, {})
+    by_status[status] = by_status.get(status, 0) + n
+    if not by_status[status]:
+        del by_status[status]
+    if not by_status:
+        del counts[bureau]
+    if counts:
+        state.action_counts[action_id] = counts
+    elif action_id in state.action_counts:
+        del state.action_counts[action_id]
 
 
 def _watch(state: IntakeState, case: Case) -> None:
@@ -632,12 +722,15 @@ def _on_cases_linked(state: IntakeState, e: S.CasesLinked, meta: Meta) -> None:
 
 
 def _on_identified(state: IntakeState, e: S.RespondentIdentified, meta: Meta) -> None:
+    uscc_key = matching.uscc_key(e.entity.uscc)
     for key in matching.online_keys(e.online_identifier):
         known = state.identities.get(key, [])
         if e.entity.uscc not in known:
             state.identities[key] = sorted([*known, e.entity.uscc])
-        for case_id in state.cases_with_key(key):
-            _index(state, matching.uscc_key(e.entity.uscc), case_id)
+        # The cases behind the identifier join the USCC's, with the ranks they hold: every
+        # case, one write per node that changes (none when applied again).
+        for case_id, rank in caseset.items(state.match_index, key):
+            caseset.add(state.match_index, uscc_key, case_id, rank)
 
 
 def _on_launched(state: IntakeState, e: S.SpecialActionLaunched, meta: Meta) -> None:
@@ -734,16 +827,11 @@ def action_progress(action_id: str, state: IntakeState) -> S.ActionProgress:
         participating_bureaus=action.members,
         concluded=action.concluded,
     )
+    # Counts kept by evolve: one read, however many cases the action holds.
     per_bureau: dict[str, dict[str, int]] = {b: {} for b in action.members}
-    case_ids = state.action_cases.get(action_id, [])
-    for case_id in case_ids:
-        case = state.cases.get(case_id)
-        if case is None:
-            continue
-        counts = per_bureau.setdefault(case.handling_bureau, {})
-        name = S.CaseStatus.Name(case.status)
-        counts[name] = counts.get(name, 0) + 1
+    for bureau, by_status in state.action_counts.get(action_id, {}).items():
+        per_bureau[bureau] = {S.CaseStatus.Name(s): n for s, n in by_status.items()}
     for bureau, counts in sorted(per_bureau.items()):
         progress.bureaus.add(bureau=bureau, cases_by_status=counts)
-    progress.total_cases = len(case_ids)
+    progress.total_cases = sum(sum(counts.values()) for counts in per_bureau.values())
     return progress

@@ -12,7 +12,7 @@ import faust
 from ipcoord.intake.api import CaseIntakeServicer
 from ipcoord.intake.domain import Rules
 from ipcoord.intake.processor import SERVICE, IntakeProcessor, PendingReplies
-from ipcoord.intake.state import Action, Case, HistoryEntry, IntakeState, Link
+from ipcoord.intake.state import VALUE_TYPES, IntakeState
 from ipcoord.intake.stream import IntakeTopics, command_sender, fact_publisher, register_agents
 from ipcoord.platform import state_codec
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
@@ -32,7 +32,7 @@ from ipcoord.v1 import intake_pb2_grpc
 log = logging.getLogger(__name__)
 
 _STATE_CODEC = "ipcoord-intake-state"
-_STATE = state_codec.value_type(_STATE_CODEC, Case, Action, Link, HistoryEntry)
+_STATE = state_codec.value_type(_STATE_CODEC, *VALUE_TYPES)
 
 DEFAULT_GRPC_PORT = 50051
 

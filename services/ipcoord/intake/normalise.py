@@ -13,6 +13,9 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
 _PLATFORM = re.compile(r"^[a-z0-9][a-z0-9._-]*$")  # no ':' - it separates the parts of a key
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _WEB_SCHEMES = frozenset({"http", "https"})
@@ -121,3 +124,30 @@ def _read_shop_url(url: str) -> tuple[str, str | None]:
             break
     path = re.sub(r"/+", "/", parts.path).rstrip("/")
     return f"{ascii_host}{path}", None
+
+
+def with_normalised_usccs(message: Message) -> Message:
+    """A copy of a command in which every USCC field (named ``uscc`` or ``*_uscc``, at any
+    depth) is normalised, so that the same entity typed in lower case is the same target, the
+    same listed entity and the same match key. Other fields are left as the sender wrote them."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+    _normalise_usccs_in_place(copy)
+    return copy
+
+
+def _normalise_usccs_in_place(message: Message) -> None:
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                continue  # no map of ours holds USCCs
+            repeated = field.is_repeated
+            for item in value if repeated else [value]:
+                _normalise_usccs_in_place(item)
+        elif field.type == FieldDescriptor.TYPE_STRING and (
+            field.name == "uscc" or field.name.endswith("_uscc")
+        ):
+            if field.is_repeated:
+                value[:] = [normalise_uscc(v) for v in value]
+            else:
+                setattr(message, field.name, normalise_uscc(value))

@@ -14,8 +14,8 @@ from google.protobuf.message import Message
 from ipcoord.intake import matching
 from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
 from ipcoord.intake.state import IntakeState
-from ipcoord.platform import codec, metrics
-from ipcoord.platform.errors import DomainError, InvalidInput
+from ipcoord.platform import codec, errors, metrics
+from ipcoord.platform.errors import AlreadyExists, DomainError, InvalidInput, Violation
 from ipcoord.platform.ids import derived_event_id
 from ipcoord.platform.journal import Journal, Source
 from ipcoord.platform.staged import DELETED, Stage
@@ -148,8 +148,7 @@ class IntakeProcessor:
             # Redelivered after a crash or rebalance: its effects are in the tables already
             # (applied again at start if need be); its facts may not have reached the broker.
             record = self._codec.loads(done.payload)
-            refused = record["refused"]
-            error = DomainError(refused) if refused else None
+            error = _refusal_from(record["refused"])
             await self._send(record["facts"], traceparent, env.event_id, error)
             return
         body = command_of(env, system=system)
@@ -165,7 +164,7 @@ class IntakeProcessor:
         writes = self._stage.take()
         record = {
             "facts": facts,
-            "refused": error.reason if error else None,
+            "refused": _refusal_record(error),
             "writes": [
                 [name, key, None if value is DELETED else value, value is DELETED]
                 for name, key, value in writes
@@ -241,14 +240,21 @@ class IntakeProcessor:
 
     @staticmethod
     def _rejection(env: codec.Envelope, body: Message, error: DomainError) -> Message:
-        if isinstance(body, intake_pb2.ReportSubmitted) and isinstance(error, InvalidInput):
+        if isinstance(body, intake_pb2.ReportSubmitted):
+            # Invalid, or a different report under a reference already used: the bureau reads
+            # why from the rejection keyed by its own reference.
+            violations = (
+                error.violations
+                if isinstance(error, InvalidInput)
+                else [Violation("external_ref", error.reason)]
+            )
             return intake_pb2.SubmissionRejected(
                 submitting_bureau=env.producer_bureau,
                 external_ref=body.external_ref,
                 submission_event_id=env.event_id,
                 violations=[
                     intake_pb2.FieldViolation(field=v.field, description=v.description)
-                    for v in error.violations
+                    for v in violations
                 ],
             )
         return intake_pb2.CaseCommandRejected(
@@ -257,6 +263,45 @@ class IntakeProcessor:
             reason=f"{error.code.name}: {error.reason}",
             actor_bureau=env.producer_bureau,
         )
+
+
+_REFUSALS = {
+    cls.__name__: cls
+    for cls in (
+        DomainError,
+        errors.NotFound,
+        errors.NotPermitted,
+        errors.IllegalTransition,
+        AlreadyExists,
+        InvalidInput,
+    )
+}
+
+
+def _refusal_record(error: DomainError | None) -> dict | None:
+    """A refusal as the journal keeps it, so a redelivery answers a waiting caller alike."""
+    if error is None:
+        return None
+    return {
+        "kind": type(error).__name__,
+        "reason": error.reason,
+        "violations": [[v.field, v.description] for v in getattr(error, "violations", [])],
+        "resource": [getattr(error, "resource_type", ""), getattr(error, "resource_name", "")],
+    }
+
+
+def _refusal_from(record: dict | None) -> DomainError | None:
+    if record is None:
+        return None
+    kind = _REFUSALS.get(record["kind"], DomainError)
+    if kind is InvalidInput:
+        return InvalidInput([Violation(f, d) for f, d in record["violations"]])
+    if kind is AlreadyExists:
+        resource_type, resource_name = record["resource"]
+        return AlreadyExists(
+            record["reason"], resource_type=resource_type, resource_name=resource_name
+        )
+    return kind(record["reason"])
 
 
 def subject_key(event: Message, cause: codec.Envelope) -> str:

@@ -5,10 +5,12 @@ service. Values are read, changed and written back, so table changelogs see ever
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ipcoord.intake import caseset
+from ipcoord.intake.caseset import CaseSetFirst, CaseSetNode
 from ipcoord.v1 import intake_pb2
 
 OPEN_STATUSES = frozenset(
@@ -22,6 +24,11 @@ OPEN_STATUSES = frozenset(
 # "Open" for source tracing: a decided case is still the place a repeat report belongs.
 LINKABLE_STATUSES = OPEN_STATUSES | {intake_pb2.CASE_STATUS_DECIDED}
 LINKED_REPORTS_KEPT = 100
+# A case is traced through its own report's keys and, up to this many in all, the new keys of
+# reports linked into it: a case linked with thousands of sellers stays one small record.
+MATCH_KEYS_KEPT = 64
+# The most special actions one case can be enrolled in (its action_ids stay small).
+ACTIONS_PER_CASE = 16
 
 
 @dataclass
@@ -79,17 +86,32 @@ class Action:
 
 
 @dataclass
+class Submission:
+    """What a used reference holds: the case it filed or was linked into, and the digest of the
+    report (deterministic protobuf bytes), so a retry is told from new content."""
+
+    case_id: str
+    digest: str
+
+
+@dataclass
 class IntakeState:
+    """No value grows with the number of cases or reports: one Kafka record each (issue 6)."""
+
     cases: MutableMapping[str, Case] = field(default_factory=dict)
-    # "<bureau>/<external ref>" -> case id: idempotency of submissions.
-    submissions: MutableMapping[str, str] = field(default_factory=dict)
-    # match key -> case ids (sorted, so replays in any order agree): source tracing.
-    match_index: MutableMapping[str, list[str]] = field(default_factory=dict)
+    # "<bureau>/<external ref>" -> Submission: the reference is an idempotency key.
+    submissions: MutableMapping[str, Submission] = field(default_factory=dict)
+    # Source tracing, a case set (caseset.py) per match key: the cases under it, ranked by
+    # filing time while linkable, so its root names the earliest linkable case in one read.
+    match_index: MutableMapping[str, CaseSetNode] = field(default_factory=dict)
     # online key -> every USCC it was identified as (sorted: a set, so replays converge).
     identities: MutableMapping[str, list[str]] = field(default_factory=dict)
-    # action id -> case ids enrolled (kept apart from Action so enrolment commutes with launch).
     actions: MutableMapping[str, Action] = field(default_factory=dict)
-    action_cases: MutableMapping[str, list[str]] = field(default_factory=dict)
+    # A case set per action: the cases enrolled (kept apart from Action so enrolment commutes
+    # with launch).
+    action_cases: MutableMapping[str, CaseSetNode] = field(default_factory=dict)
+    # action id -> handling bureau -> CaseStatus -> enrolled cases: progress, kept by evolve.
+    action_counts: MutableMapping[str, dict[str, dict[int, int]]] = field(default_factory=dict)
     # center -> {USCC: name}
     targets: MutableMapping[str, dict[str, str]] = field(default_factory=dict)
     # case id -> its fast-track deadlines neither met nor escalated yet (what the clock checks)
@@ -97,11 +119,25 @@ class IntakeState:
     # USCC -> active serious-dishonesty listing ids
     listed: MutableMapping[str, list[str]] = field(default_factory=dict)
 
-    def cases_with_key(self, key: str) -> list[str]:
-        return list(self.match_index.get(key, []))
+    def cases_with_key(self, key: str, *, after: str = "") -> Iterator[str]:
+        """Every case under a match key, ascending, from ``after`` on (a read: it walks the
+        key's nodes, as many as the cases listed need)."""
+        return caseset.ids(self.match_index, key, after=after)
+
+    def first_linkable(self, key: str) -> str:
+        """The earliest filed linkable case under a match key, "" if none: one read."""
+        return caseset.first(self.match_index, key)
+
+    def cases_of_action(self, action_id: str, *, after: str = "") -> Iterator[str]:
+        """The cases enrolled in an action, ascending, from ``after`` on."""
+        return caseset.ids(self.action_cases, action_id, after=after)
 
     def with_identities(self, keys: list[str]) -> list[str]:
         """``keys`` plus the USCC keys their online identifiers were identified as: an
         identified seller and its USCC are one respondent. USCC keys come first."""
         identified = [f"uscc:{uscc}" for key in keys for uscc in self.identities.get(key, ())]
         return list(dict.fromkeys([*identified, *keys]))
+
+
+# Every type a table value can hold: the service's state codec must know each of them.
+VALUE_TYPES = (Case, Action, Link, HistoryEntry, Submission, CaseSetNode, CaseSetFirst)

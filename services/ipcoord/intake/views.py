@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 from ipcoord.intake import matching
 from ipcoord.intake.state import Case, IntakeState, Link
 from ipcoord.v1 import intake_pb2
+
+# Cases sharing a key that a CaseView lists (GetRespondentHistory and ListCases list them all).
+RELATED_SHOWN = 100
 
 
 def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> intake_pb2.CaseView:
@@ -45,17 +50,22 @@ def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> i
 
 
 def related_cases(case: Case, state: IntakeState) -> list[Link]:
-    """Explicit links plus every other case sharing a source key: repeat respondents are
-    visible from any of their cases."""
+    """Explicit links plus other cases sharing a source key (the first RELATED_SHOWN of them,
+    by key and case id): repeat respondents are visible from any of their cases."""
     seen = {case.case_id}
     out = []
     for link in case.links:
         if link.case_id not in seen:
             seen.add(link.case_id)
             out.append(link)
+    shared = 0
     for key in state.with_identities(case.match_keys):
-        for other in state.cases_with_key(key):
+        # At most RELATED_SHOWN + 1 ids per key (the case itself may be among them).
+        for other in islice(state.cases_with_key(key), RELATED_SHOWN + 1):
+            if shared == RELATED_SHOWN:
+                return out
             if other not in seen:
                 seen.add(other)
+                shared += 1
                 out.append(Link(other, matching.basis_of(key), key))
     return out

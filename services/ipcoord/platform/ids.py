@@ -39,5 +39,20 @@ _DERIVED = uuid.UUID("5b0e8c1e-2f43-4c55-9a51-6f1d0c1b7a10")
 def derived_event_id(cause_id: str, position: int) -> str:
     """The id of the ``position``-th fact of the command ``cause_id``: the same command handled
     again (a redelivery after a crash or rebalance) yields the same ids, so consumers can drop
-    the repeats by event id."""
-    return str(uuid.uuid5(_DERIVED, f"{cause_id}/{position}"))
+    the repeats by event id.
+
+    When the command's id is a UUIDv7, the fact's id (a UUIDv8, RFC 9562's custom layout)
+    keeps its first 64 bits (time and sub-millisecond order) and then the position, so facts
+    sort like the commands that caused them, as new UUIDv7 ids did; a hash of the name fills
+    the rest. Other command ids give a plain UUIDv5."""
+    digest = uuid.uuid5(_DERIVED, f"{cause_id}/{position}").bytes
+    try:
+        cause = uuid.UUID(cause_id)
+    except ValueError:
+        return str(uuid.UUID(bytes=digest))
+    if cause.version != 7 or not 0 <= position < 1 << 14:
+        return str(uuid.UUID(bytes=digest))
+    head = bytearray(cause.bytes[:8])
+    head[6] = (head[6] & 0x0F) | 0x80  # version 8
+    tail = bytes([0x80 | position >> 8, position & 0xFF]) + digest[10:]  # variant 10
+    return str(uuid.UUID(bytes=bytes(head) + tail))

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ipcoord.platform import codec
 from ipcoord.platform.topics import CASES, INTAKE_SUBMISSIONS, full_name
 from ipcoord.v1 import intake_pb2, intake_pb2_grpc
@@ -84,6 +85,17 @@ def _serve(settings, data_dir: Path, log: Path, port: int) -> subprocess.Popen:
     )
 
 
+def _serving(port: int) -> bool:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="ipcoord.v1.CaseIntake"), timeout=1
+            )
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
 def _wait_for(predicate, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -107,6 +119,7 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path, unus
 
     process = _serve(settings, data, log, unused_tcp_port)
     try:
+        _wait_for(lambda: _serving(unused_tcp_port), process, log, 120)
         outcome_of: dict[str, set[str]] = {}
 
         def every_submission_answered() -> bool:

@@ -22,7 +22,8 @@ from ipcoord.intake.domain import (
 )
 from ipcoord.intake.state import IntakeState, Submission
 from ipcoord.platform.bureaus import BureauRegistry
-from ipcoord.platform.errors import AlreadyExists, abort_with
+from ipcoord.platform.errors import AlreadyExists
+from ipcoord.platform.grpc_errors import abort_with
 from ipcoord.v1 import intake_pb2 as S
 from support.reports import report, uscc
 

@@ -17,7 +17,8 @@ from ipcoord.intake.validation import validate_report
 from ipcoord.intake.views import case_view
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
-from ipcoord.platform.errors import DomainError, InvalidInput, NotFound, Violation, abort_with
+from ipcoord.platform.errors import DomainError, InvalidInput, NotFound, Violation
+from ipcoord.platform.grpc_errors import abort_with
 from ipcoord.platform.identity import IdentityResolver
 from ipcoord.v1 import common_pb2, intake_pb2, intake_pb2_grpc
 

@@ -151,16 +151,12 @@ class IntakeProcessor:
             error = _refusal_from(record["refused"])
             await self._send(record["facts"], traceparent, env.event_id, error)
             return
-        body = command_of(env, system=system)
-        if body is None:
-            facts: list[codec.Envelope] = []
-            error = None
-            fact = codec.body_of(env)
-            evolve(
-                self.state, fact, Meta(env.event_id, codec.occurred_at(env), env.producer_bureau)
-            )
-        else:
-            facts, error = self._decide(env, body)
+        try:
+            facts, error = self._decide_or_relay(env, system)
+        except BaseException:
+            # A bug met half-way: nothing of this command may leak into the next one.
+            self._stage.discard()
+            raise
         writes = self._stage.take()
         record = {
             "facts": facts,
@@ -174,9 +170,14 @@ class IntakeProcessor:
         self._stage.apply(writes)
         await self._send(facts, traceparent, env.event_id, error)
 
-    def _decide(
-        self, env: codec.Envelope, body: Message
+    def _decide_or_relay(
+        self, env: codec.Envelope, system: bool
     ) -> tuple[list[codec.Envelope], DomainError | None]:
+        body = command_of(env, system=system)
+        if body is None:  # a relayed listing: a fact to apply, nothing to decide
+            meta = Meta(env.event_id, codec.occurred_at(env), env.producer_bureau)
+            evolve(self.state, codec.body_of(env), meta)
+            return [], None
         command = Command(body, env.producer_bureau, env.event_id, codec.occurred_at(env))
         try:
             events, error = decide(command, self.state, self._rules), None
@@ -252,6 +253,7 @@ class IntakeProcessor:
                 submitting_bureau=env.producer_bureau,
                 external_ref=body.external_ref,
                 submission_event_id=env.event_id,
+                code=error.code,
                 violations=[
                     intake_pb2.FieldViolation(field=v.field, description=v.description)
                     for v in violations
@@ -260,7 +262,8 @@ class IntakeProcessor:
         return intake_pb2.CaseCommandRejected(
             subject_id=getattr(body, "case_id", "") or getattr(body, "action_id", ""),
             command=type(body).__name__,
-            reason=f"{error.code.name}: {error.reason}",
+            reason=error.reason,
+            code=error.code,
             actor_bureau=env.producer_bureau,
         )
 

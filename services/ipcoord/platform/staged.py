@@ -60,6 +60,8 @@ class Staged(MutableMapping):
                 yield key
 
     def __len__(self) -> int:
+        if not any(name == self.name for name, _ in self._stage.pending):
+            return len(self.table)  # outside a command: the table's own count
         return sum(1 for _ in self)
 
 

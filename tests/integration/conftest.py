@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 from ipcoord.intake.main import build
-from ipcoord.platform.calendar import ManualClock
 from ipcoord.v1 import intake_pb2_grpc
+from support.clock import ManualClock
 
 
 class Bureau:

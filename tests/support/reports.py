@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from ipcoord.platform.uscc import make_uscc
+from ipcoord.platform.uscc import check_character
 from ipcoord.v1 import common_pb2, intake_pb2
 
 RIGHT_HOLDER = "91440300708461136T"  # a known valid code (DOMAIN.md)
+
+
+def make_uscc(prefix17: str) -> str:
+    """Complete 17 characters with their check character."""
+    return prefix17 + check_character(prefix17)
 
 
 def uscc(n: int, division: str = "440300") -> str:

@@ -1,5 +1,6 @@
 import pytest
-from ipcoord.platform.uscc import make_uscc, uscc_problem
+from ipcoord.platform.uscc import uscc_problem
+from support.reports import make_uscc
 
 
 @pytest.mark.parametrize(

@@ -24,19 +24,6 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-@dataclass
-class ManualClock:
-    """A clock tests move by hand."""
-
-    current: datetime
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, delta: timedelta) -> None:
-        self.current += delta
-
-
 def _parse_dates(text: str) -> frozenset[date]:
     return frozenset(date.fromisoformat(d.strip()) for d in text.split(",") if d.strip())
 

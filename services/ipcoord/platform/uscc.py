@@ -29,8 +29,3 @@ def uscc_problem(code: str, allow_list: Set[str] = frozenset()) -> str | None:
     if code[17] != expected:
         return f"check character is {code[17]!r}, expected {expected!r}"
     return None
-
-
-def make_uscc(prefix17: str) -> str:
-    """Complete 17 characters with their check character (demo and test data)."""
-    return prefix17 + check_character(prefix17)

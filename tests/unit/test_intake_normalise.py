@@ -231,7 +231,7 @@ def test_normalised_values_are_fixed_points(text):
 def test_a_lower_case_uscc_is_the_same_entity_in_every_rule():
     """Filed with a lower-case respondent, found again by its upper-case USCC; a lower-case
     target enterprise is the right holder typed in upper case."""
-    from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
+    from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve, known_submission
     from ipcoord.intake.state import IntakeState
     from ipcoord.platform.bureaus import BureauRegistry
     from support.reports import RIGHT_HOLDER
@@ -255,3 +255,6 @@ def test_a_lower_case_uscc_is_the_same_entity_in_every_rule():
     assert any(isinstance(f, intake_pb2.CaseFastTracked) for f in filed)
     [linked] = run(report("LC-2", respondent_uscc=uscc(7)), "ipb-sz", 3)
     assert isinstance(linked, intake_pb2.ReportLinked) and linked.match_key == f"uscc:{uscc(7)}"
+    # The same report again, as typed the first time: a duplicate, not a different report.
+    assert known_submission(state, "ppc-shenzhen", first) == filed[0].case_id
+    assert run(first, "ppc-shenzhen", 4) == []

@@ -84,8 +84,10 @@ def submission_key(bureau: str, external_ref: str) -> str:
 
 
 def report_digest(report: S.ReportSubmitted) -> str:
-    """What tells a retry from new content under the same reference: the report's bytes."""
-    return hashlib.sha256(report.SerializeToString(deterministic=True)).hexdigest()
+    """What tells a retry from new content under the same reference: the bytes of the report
+    as the rules read it (USCCs normalised), so a retry typed in lower case is the same."""
+    canonical = normalise.with_normalised_usccs(report)
+    return hashlib.sha256(canonical.SerializeToString(deterministic=True)).hexdigest()
 
 
 def known_submission(state: IntakeState, bureau: str, report: S.ReportSubmitted) -> str | None:

@@ -41,8 +41,14 @@ DEFAULT_GRPC_PORT = 50051
 class IntakeService:
     handle: ServiceHandle
     state: IntakeState
-    # Put a CheckDeadlines command from the clock on the log now (tests move the clock).
-    tick: Callable[[], Awaitable[None]]
+    # Put a CheckDeadlines command from the clock on the log now (tests move the clock);
+    # returns its event id.
+    tick: Callable[[], Awaitable[str]]
+    journal: Journal
+
+    def handled(self, command_event_id: str) -> bool:
+        """Whether this replica has handled the command (its outcome is in the journal)."""
+        return self.journal.get(command_event_id) is not None
 
     @property
     def grpc_port(self) -> int:
@@ -122,7 +128,7 @@ async def build(
         service=SERVICE,
     )
     handle = ServiceHandle(app, server, on_stopped=journal.close)
-    return IntakeService(handle, state, tick_now)
+    return IntakeService(handle, state, tick_now, journal)
 
 
 async def serve(settings: Settings) -> None:

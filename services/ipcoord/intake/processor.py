@@ -4,6 +4,7 @@ publish, idempotent by the command's event id, crash-safe through the journal.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -145,9 +146,17 @@ class IntakeProcessor:
         continue the caller's trace; ``system``: it came from intake's own control topic."""
         done = self._journal.get(env.event_id)
         if done is not None:
-            # Redelivered after a crash or rebalance: its effects are in the tables already
-            # (applied again at start if need be); its facts may not have reached the broker.
+            # Redelivered after a crash or rebalance (or sent again by its sender): its effects
+            # are in the tables already (applied again at start if need be); its facts may not
+            # have reached the broker.
             record = self._codec.loads(done.payload)
+            if done.source != source and record["digest"] != _body_digest(env):
+                raise codec.InvalidEnvelope(
+                    f"event id {env.event_id} was already used by a different command (at "
+                    f"{done.source.topic}[{done.source.partition}]@{done.source.offset}); "
+                    f"every command needs an event id of its own",
+                    "DuplicateEventId",
+                )
             error = _refusal_from(record["refused"])
             await self._send(record["facts"], traceparent, env.event_id, error)
             return
@@ -159,6 +168,7 @@ class IntakeProcessor:
             raise
         writes = self._stage.take()
         record = {
+            "digest": _body_digest(env),
             "facts": facts,
             "refused": _refusal_record(error),
             "writes": [
@@ -266,6 +276,12 @@ class IntakeProcessor:
             code=error.code,
             actor_bureau=env.producer_bureau,
         )
+
+
+def _body_digest(env: codec.Envelope) -> str:
+    """What tells a command sent again from another command under a reused event id."""
+    body = codec.body_of(env).SerializeToString(deterministic=True)
+    return hashlib.sha256(f"{env.producer_bureau}\n".encode() + body).hexdigest()
 
 
 _REFUSALS = {

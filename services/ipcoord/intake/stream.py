@@ -17,7 +17,9 @@ import faust
 from ipcoord.intake.processor import IntakeProcessor
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
+from ipcoord.platform.continuity import ContinuityGuard, SkippedRecords
 from ipcoord.platform.deadletter import DeadLetterSink
+from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.faust_app import consume_envelopes
 from ipcoord.platform.journal import Source
 from ipcoord.platform.offsets import committed_offsets
@@ -80,14 +82,15 @@ def register_agents(
     *,
     clock: Clock,
     tick_every_s: float,
-) -> Callable[[], Awaitable[None]]:
+) -> Callable[[], Awaitable[str]]:
     """The decider of both inputs, the listing relay and the deadline clock; returns
-    "tick now"."""
+    "tick now" (which returns the tick's event id)."""
     consume = partial(
         consume_envelopes, sink=sink, service=SERVICE, max_bytes=settings.max_message_bytes
     )
     send_control = command_sender(topics.control)
     redo_lock = asyncio.Lock()
+    continuity = ContinuityGuard(settings, app.conf.id)
 
     async def redo_if_unclean() -> None:
         # After a crash, before the first command: the journal puts back what the tables may
@@ -97,9 +100,13 @@ def register_agents(
                 processor.redo_uncommitted(await committed_offsets(settings, app.conf.id))
 
     async def decide_one(env: codec.Envelope, event, *, system: bool) -> None:
+        message = event.message
+        try:
+            await continuity.check(message.topic, message.partition, message.offset)
+        except SkippedRecords as skipped:
+            fail_stop(skipped)  # before this record is acknowledged: nothing past the skip
         if processor.needs_redo:
             await redo_if_unclean()
-        message = event.message
         await processor.handle(
             env,
             Source(message.topic, message.partition, message.offset),
@@ -125,8 +132,10 @@ def register_agents(
     async def relay_listings(stream):
         await consume(stream, handle=relay_listing)
 
-    async def tick_now() -> None:
-        await send_control(tick(clock.now()))
+    async def tick_now() -> str:
+        command = tick(clock.now())
+        await send_control(command)
+        return command.event_id
 
     @app.timer(interval=tick_every_s, on_leader=False)
     async def deadline_clock():

@@ -1,4 +1,5 @@
-"""Fail-stop: the way out when the broker fails us (a refused publish, a broken connection)."""
+"""Fail-stop: the way out when going on could lose work (a refused publish, a broken
+connection, records the consumer skipped)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,6 @@ def fail_stop(error: BaseException) -> None:
     A graceful stop would commit the consumer's offsets and so mark as done a record whose
     effects never reached the log. Exiting hard leaves it uncommitted; the restarted service
     (Kubernetes restarts it) is handed it again and handles it again, idempotently."""
-    log.critical("broker failure; exiting without committing offsets", exc_info=error)
+    log.critical("cannot go on safely; exiting without committing offsets", exc_info=error)
     logging.shutdown()
     os._exit(70)  # EX_SOFTWARE

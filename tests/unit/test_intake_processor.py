@@ -1,0 +1,151 @@
+"""The processor without a broker: redelivery, redo after a crash, refusals kept for waiting
+callers, a reused event id. Tables are dicts; the journal is on disk as in the service."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from ipcoord.intake.domain import Rules, case_id_for
+from ipcoord.intake.main import _STATE_CODEC
+from ipcoord.intake.processor import IntakeProcessor, PendingReplies
+from ipcoord.intake.state import IntakeState
+from ipcoord.platform import codec
+from ipcoord.platform.bureaus import BureauRegistry
+from ipcoord.platform.errors import AlreadyExists
+from ipcoord.platform.journal import Journal, Source
+from ipcoord.platform.staged import Stage
+from ipcoord.v1 import intake_pb2 as S
+from support.reports import report, uscc
+
+RULES = Rules(bureaus=BureauRegistry.demo())
+TOPIC = "ipcoord.intake.submissions.v1"
+
+
+class Service:
+    """One replica's processor over tables that outlive it (the local store) and its journal."""
+
+    def __init__(self, tables: dict, journal_path) -> None:
+        self.published: list[codec.Envelope] = []
+        self.journal = Journal(journal_path)
+        stage = Stage()
+        self.state = IntakeState(
+            **{
+                f.name: stage.wrap(f.name, tables.setdefault(f.name, {}))
+                for f in dataclasses.fields(IntakeState)
+            }
+        )
+        self.replies = PendingReplies()
+        self.processor = IntakeProcessor(
+            self.state,
+            stage,
+            self.journal,
+            RULES,
+            self._publish,
+            self.replies,
+            on_publish_failure=pytest.fail,
+            codec_name=_STATE_CODEC,
+        )
+
+    async def _publish(self, key, env, traceparent=None):
+        self.published.append(env)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def handle(self, env: codec.Envelope, offset: int) -> None:
+        await self.processor.handle(env, Source(TOPIC, 0, offset))
+
+
+def _submission(ref: str, n: int) -> codec.Envelope:
+    rpt = report(ref, respondent_uscc=uscc(n))
+    return codec.envelope(rpt, producer_bureau="ipb-sz", subject_key=f"ipb-sz/{ref}")
+
+
+async def test_a_redelivered_command_publishes_its_recorded_facts_again_and_changes_nothing(
+    tmp_path,
+):
+    service = Service({}, tmp_path / "journal")
+    first = _submission("P-1", 1)
+    await service.handle(first, 0)
+    before = {name: dict(table) for name, table in vars(service.state).items()}
+    await service.handle(first, 0)  # the same record again
+    assert [e.event_id for e in service.published[1:]] == [
+        e.event_id for e in service.published[:1]
+    ]
+    assert {name: dict(table) for name, table in vars(service.state).items()} == before
+
+
+async def test_after_a_crash_uncommitted_entries_are_applied_again(tmp_path):
+    tables: dict = {}
+    service = Service(tables, tmp_path / "journal")
+    await service.handle(_submission("P-1", 1), 0)
+    await service.handle(_submission("P-2", 2), 1)
+    service.journal.close(clean=False)  # kill -9
+    # What a crash can leave: a key the changelog replay rolled back, one never written.
+    case_2 = case_id_for("ipb-sz", "P-2")
+    del tables["cases"][case_2]
+    del tables["submissions"]["ipb-sz/P-2"]
+
+    restarted = Service(tables, tmp_path / "journal")
+    assert restarted.processor.needs_redo
+    # P-1 was committed (next offset 1): only P-2's entry is applied again.
+    assert restarted.processor.redo_uncommitted({(TOPIC, 0): 1}) == 1
+    assert case_2 in restarted.state.cases
+    assert restarted.state.submissions["ipb-sz/P-2"].case_id == case_2
+    await restarted.handle(_submission("P-3", 3), 2)
+    assert not restarted.processor.needs_redo
+
+
+async def test_a_clean_stop_needs_no_redo(tmp_path):
+    service = Service({}, tmp_path / "journal")
+    await service.handle(_submission("P-1", 1), 0)
+    service.journal.close(clean=True)
+    assert not Service({}, tmp_path / "journal").processor.needs_redo
+
+
+async def test_a_waiting_caller_gets_the_same_refusal_on_a_redelivery(tmp_path):
+    service = Service({}, tmp_path / "journal")
+    await service.handle(_submission("P-1", 1), 0)
+    changed = _submission("P-1", 2)  # same reference, different report
+    for attempt in range(2):  # handled, then delivered again
+        waiting = service.replies.expect(changed.event_id)
+        await service.handle(changed, 1)
+        outcome = await waiting
+        assert isinstance(outcome.error, AlreadyExists), attempt
+        assert outcome.error.resource_name == case_id_for("ipb-sz", "P-1")
+    rejections = [e for e in service.published if e.WhichOneof("body") == "submission_rejected"]
+    assert len({e.event_id for e in rejections}) == 1 and len(rejections) == 2
+    assert rejections[0].submission_rejected.violations[0].field == "external_ref"
+
+
+async def test_an_event_id_reused_for_a_different_command_is_refused_not_dropped(tmp_path):
+    service = Service({}, tmp_path / "journal")
+    first = _submission("P-1", 1)
+    await service.handle(first, 0)
+    other = _submission("P-2", 2)
+    other.event_id = first.event_id  # another sender's command under a taken id
+    with pytest.raises(codec.InvalidEnvelope) as refused:
+        await service.handle(other, 1)
+    assert refused.value.error_class == "DuplicateEventId"
+    # The same command sent again by its sender (another offset) is a duplicate, not an error.
+    await service.handle(first, 2)
+    assert [e.event_type for e in service.published] == ["ipcoord.v1.CaseFiled"] * 2
+
+
+async def test_a_bug_half_way_leaves_nothing_staged_for_the_next_command(tmp_path, monkeypatch):
+    service = Service({}, tmp_path / "journal")
+    import ipcoord.intake.processor as processor_module
+
+    def broken(*args, **kwargs):
+        service.state.cases["half-written"] = "x"
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(processor_module, "decide", broken)
+    with pytest.raises(RuntimeError):
+        await service.handle(_submission("P-1", 1), 0)
+    monkeypatch.undo()
+    await service.handle(_submission("P-2", 2), 1)
+    assert "half-written" not in service.state.cases
+    assert service.state.cases[case_id_for("ipb-sz", "P-2")].status == S.CASE_STATUS_FILED

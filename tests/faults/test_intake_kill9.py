@@ -66,23 +66,52 @@ class _Quiet:
         return time.monotonic() - self._since > self._seconds
 
 
-def _serve(settings, data_dir: Path, log: Path, port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "IPCOORD_TOPIC_PREFIX": settings.topic_prefix,
-        "IPCOORD_STORE": "rocksdb://",
-        "IPCOORD_DATA_DIR": str(data_dir),
-        "IPCOORD_GRPC_PORT": str(port),
-        "IPCOORD_GRPC_HOST": "127.0.0.1",
-        "IPCOORD_INSECURE_DEV_IDENTITY": "true",
-    }
-    return subprocess.Popen(
-        [str(Path(sys.executable).parent / "ipcoord"), "serve", "intake"],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+class Supervisor:
+    """Runs `ipcoord serve intake` as Kubernetes would: a process that fail-stops (exit 70,
+    for instance when Faust skipped records at start, platform/continuity.py) is started
+    again; any other exit fails the test."""
+
+    MAX_FAIL_STOPS = 5
+
+    def __init__(self, settings, data_dir: Path, log: Path, port: int) -> None:
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "IPCOORD_TOPIC_PREFIX": settings.topic_prefix,
+            "IPCOORD_STORE": "rocksdb://",
+            "IPCOORD_DATA_DIR": str(data_dir),
+            "IPCOORD_GRPC_PORT": str(port),
+            "IPCOORD_GRPC_HOST": "127.0.0.1",
+            "IPCOORD_INSECURE_DEV_IDENTITY": "true",
+        }
+        self.log = log
+        self.fail_stops = 0
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "ipcoord"), "serve", "intake"],
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def keep_running(self) -> None:
+        code = self.process.poll()
+        if code is None:
+            return
+        assert code == 70, f"exit {code}: {self.log.read_text()[-3000:]}"
+        self.fail_stops += 1
+        assert self.fail_stops <= self.MAX_FAIL_STOPS, self.log.read_text()[-3000:]
+        self.process = self._start()
+
+    def kill(self) -> None:
+        self.process.kill()  # SIGKILL: no drain, no commit, no flush
+        self.process.wait()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=60) == 0, self.log.read_text()[-3000:]
 
 
 def _serving(port: int) -> bool:
@@ -96,10 +125,10 @@ def _serving(port: int) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def _wait_for(predicate, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
+def _wait_for(predicate, service: Supervisor, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
-        assert process.poll() is None, log.read_text()[-3000:]
+        service.keep_running()
         assert time.monotonic() < deadline, f"not reached in {timeout_s}s"
         time.sleep(0.05)
 
@@ -111,15 +140,14 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path, unus
 
     kills = 0
     for target in (SUBMISSIONS // 3, 2 * SUBMISSIONS // 3):
-        process = _serve(settings, data, log, unused_tcp_port)
-        _wait_for(lambda t=target: _facts_published(settings) >= t, process, log, 180)
-        process.kill()  # SIGKILL: no drain, no commit, no flush
-        process.wait()
+        service = Supervisor(settings, data, log, unused_tcp_port)
+        _wait_for(lambda t=target: _facts_published(settings) >= t, service, 180)
+        service.kill()
         kills += 1
 
-    process = _serve(settings, data, log, unused_tcp_port)
+    service = Supervisor(settings, data, log, unused_tcp_port)
     try:
-        _wait_for(lambda: _serving(unused_tcp_port), process, log, 120)
+        _wait_for(lambda: _serving(unused_tcp_port), service, 120)
         outcome_of: dict[str, set[str]] = {}
 
         def every_submission_answered() -> bool:
@@ -130,7 +158,7 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path, unus
             return len(outcome_of) >= SUBMISSIONS
 
         quiet = _Quiet(settings, 15)
-        _wait_for(lambda: every_submission_answered() or quiet(), process, log, 240)
+        _wait_for(lambda: every_submission_answered() or quiet(), service, 240)
         facts = read_envelopes(settings, CASES, timeout_s=1.0)
         by_id = Counter(f.event_id for f in facts)
         repeats = sum(n - 1 for n in by_id.values())
@@ -138,14 +166,14 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path, unus
         doubled = {c: ids for c, ids in outcome_of.items() if len(ids) != 1}
         print(
             f"kill -9 x{kills}: {SUBMISSIONS} submissions, {len(lost)} lost, "
-            f"{len(doubled)} with two outcomes, {repeats} repeated records (same event id)"
+            f"{len(doubled)} with two outcomes, {repeats} repeated records (same event id), "
+            f"{service.fail_stops} fail-stop(s) after the last start"
         )
         assert not lost
         assert not doubled  # a repeat always carries the same event id
         _check_answers_agree_with_facts(facts, unused_tcp_port)
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
+        service.stop()
 
 
 def _check_answers_agree_with_facts(facts: list[codec.Envelope], port: int) -> None:

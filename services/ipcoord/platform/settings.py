@@ -7,6 +7,7 @@ came from the environment, the field name when it was passed as an argument)."""
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     # Faust table store: "rocksdb://" on disk in production, "memory://" in tests.
     store: str = "rocksdb://"
     data_dir: Path = Path("var/ipcoord")
+    # This replica's stable name (the pod name of a StatefulSet; the host name by default): its
+    # static membership in the consumer group, so a replica restarted after a crash takes its
+    # partitions back without a rebalance (see platform/faust_app.py). Unique per replica.
+    replica_id: str = Field(default_factory=socket.gethostname, min_length=1)
     processing_guarantee: ProcessingGuarantee = ProcessingGuarantee.AT_LEAST_ONCE
     # gRPC port of the service; 0 picks a free port (tests). Unset: the service's default.
     grpc_port: int | None = None

@@ -49,6 +49,7 @@ async def test_transaction_markers_and_aborted_records_are_no_skip(settings):
         producer.begin_transaction()
         key, value = _record(0)
         producer.send(topic, key=key, value=value)
+        producer.flush()  # on the log before the abort, so an aborted record is there
         if abort:
             producer.abort_transaction()
         else:

@@ -9,13 +9,13 @@ import dataclasses
 import pytest
 from ipcoord.intake.domain import Rules, case_id_for
 from ipcoord.intake.main import _STATE_CODEC
-from ipcoord.intake.processor import IntakeProcessor, PendingReplies
+from ipcoord.intake.processor import IntakeProcessor
 from ipcoord.intake.state import IntakeState
 from ipcoord.platform import codec
 from ipcoord.platform.bureaus import BureauRegistry
-from ipcoord.platform.errors import AlreadyExists
 from ipcoord.platform.journal import Journal, Source
 from ipcoord.platform.staged import Stage
+from ipcoord.v1 import common_pb2
 from ipcoord.v1 import intake_pb2 as S
 from support.reports import report, uscc
 
@@ -36,14 +36,14 @@ class Service:
                 for f in dataclasses.fields(IntakeState)
             }
         )
-        self.replies = PendingReplies()
+        self.replies: list[tuple[str, object]] = []
         self.processor = IntakeProcessor(
             self.state,
             stage,
             self.journal,
             RULES,
             self._publish,
-            self.replies,
+            self._reply,
             on_publish_failure=pytest.fail,
             codec_name=_STATE_CODEC,
         )
@@ -54,8 +54,12 @@ class Service:
         done.set_result(None)
         return done
 
-    async def handle(self, env: codec.Envelope, offset: int) -> None:
-        await self.processor.handle(env, Source(TOPIC, 0, offset))
+    async def _reply(self, replica, reply):
+        self.replies.append((replica, reply))
+
+    async def handle(self, env: codec.Envelope, offset: int, reply_to: str | None = None):
+        await self.processor.handle(env, Source(TOPIC, 0, offset), reply_to=reply_to)
+        await asyncio.sleep(0.01)  # replies go out once the facts are acknowledged
 
 
 def _submission(ref: str, n: int) -> codec.Envelope:
@@ -105,19 +109,31 @@ async def test_a_clean_stop_needs_no_redo(tmp_path):
     assert not Service({}, tmp_path / "journal").processor.needs_redo
 
 
-async def test_a_waiting_caller_gets_the_same_refusal_on_a_redelivery(tmp_path):
+async def test_the_caller_gets_its_answer_and_the_same_refusal_on_a_redelivery(tmp_path):
     service = Service({}, tmp_path / "journal")
-    await service.handle(_submission("P-1", 1), 0)
+    first = _submission("P-1", 1)
+    await service.handle(first, 0, reply_to="replica-a")
+    [(replica, filed)] = service.replies
+    assert replica == "replica-a" and filed.command_event_id == first.event_id
+    answer = S.SubmitReportResponse()
+    assert filed.result.Unpack(answer) and answer.case_id == case_id_for("ipb-sz", "P-1")
+    assert answer.outcome == S.SUBMISSION_OUTCOME_FILED and not answer.duplicate
+
     changed = _submission("P-1", 2)  # same reference, different report
-    for attempt in range(2):  # handled, then delivered again
-        waiting = service.replies.expect(changed.event_id)
-        await service.handle(changed, 1)
-        outcome = await waiting
-        assert isinstance(outcome.error, AlreadyExists), attempt
-        assert outcome.error.resource_name == case_id_for("ipb-sz", "P-1")
+    for _ in range(2):  # handled, then delivered again
+        await service.handle(changed, 1, reply_to="replica-b")
+    refusals = [reply.refusal for _, reply in service.replies[1:]]
+    assert [r.code for r in refusals] == [common_pb2.REFUSAL_CODE_ALREADY_EXISTS] * 2
+    assert {r.resource_name for r in refusals} == {case_id_for("ipb-sz", "P-1")}
     rejections = [e for e in service.published if e.WhichOneof("body") == "submission_rejected"]
     assert len({e.event_id for e in rejections}) == 1 and len(rejections) == 2
     assert rejections[0].submission_rejected.violations[0].field == "external_ref"
+    await service.handle(first, 0, reply_to="replica-a")  # redelivered: the first answer again
+    assert service.replies[-1][1].result == filed.result
+    retry = _submission("P-1", 1)  # a caller's retry: a new command with the same report
+    await service.handle(retry, 2, reply_to="replica-a")
+    service.replies[-1][1].result.Unpack(answer)
+    assert answer.duplicate and answer.case_id == case_id_for("ipb-sz", "P-1")
 
 
 async def test_an_event_id_reused_for_a_different_command_is_refused_not_dropped(tmp_path):

@@ -161,6 +161,7 @@ def test_topic_registry_is_complete_and_unique():
     assert set(names) == {
         "ipcoord.intake.submissions.v1",
         "ipcoord.intake.control.v1",
+        "ipcoord.intake.replies.v1",
         "ipcoord.cases.v1",
         "ipcoord.credit.v1",
         "ipcoord.discipline.feedback.v1",

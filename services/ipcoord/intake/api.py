@@ -1,33 +1,32 @@
-"""CaseIntake gRPC servicer: identify the caller, validate, hand commands to the single writer
-(through the submissions topic), read lookups from the tables. Thin by design."""
+"""CaseIntake gRPC servicer: identify the caller, hand commands to the single writer and
+return its answer (request-reply over Kafka, so any replica takes any write), read lookups
+from the tables where this replica holds them. Thin by design: the writer validates."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import grpc
 from google.protobuf.message import Message
 
 from ipcoord.intake import matching
-from ipcoord.intake.domain import Rules, action_progress, known_submission, submission_key
-from ipcoord.intake.processor import Outcome, PendingReplies
+from ipcoord.intake.domain import action_progress, submission_key
 from ipcoord.intake.state import IntakeState
-from ipcoord.intake.validation import validate_report
 from ipcoord.intake.views import case_view
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
-from ipcoord.platform.errors import DomainError, InvalidInput, NotFound, Violation
+from ipcoord.platform.errors import DomainError, InvalidInput, NotFound, Violation, from_refusal
 from ipcoord.platform.grpc_errors import abort_with
 from ipcoord.platform.identity import IdentityResolver
-from ipcoord.v1 import common_pb2, intake_pb2, intake_pb2_grpc
+from ipcoord.platform.request_reply import CallerGone, CommandReply, ReplyInbox
+from ipcoord.v1 import intake_pb2, intake_pb2_grpc
 
 S = intake_pb2
 _DEFAULT_PAGE = 50
 _MAX_PAGE = 500
 
-# (command envelope, caller's W3C traceparent or None) -> published
-SendCommand = Callable[[codec.Envelope, str | None], Awaitable[None]]
+# (command envelope, caller's W3C traceparent or None, extra headers) -> published
+SendCommand = Callable[..., Awaitable[None]]
 
 
 def _traceparent(context: grpc.aio.ServicerContext) -> str | None:
@@ -39,119 +38,91 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
     def __init__(
         self,
         state: IntakeState,
-        rules: Rules,
         identity: IdentityResolver,
         send: SendCommand,
-        replies: PendingReplies,
+        inbox: ReplyInbox,
         clock: Clock,
+        holds_state: Callable[[], bool],
         *,
         decision_timeout_s: float = 15.0,
     ) -> None:
         self._clock = clock
         self._state = state
-        self._rules = rules
         self._identity = identity
         self._send = send
-        self._replies = replies
+        self._inbox = inbox
+        self._holds_state = holds_state
         self._timeout = decision_timeout_s
 
     # ---------------------------------------------------------------- commands
 
     async def SubmitReport(self, request, context):
-        bureau = await self._identity.caller_bureau(context)
-        report = request.report
-        key = submission_key(bureau, report.external_ref)
-        try:
-            # The same report again: its case; another report under a used reference: refused.
-            case_id = known_submission(self._state, bureau, report)
-        except DomainError as refusal:
-            await abort_with(context, refusal)
-        duplicate = case_id is not None
-        if not duplicate:
-            violations = validate_report(
-                report, bureau, self._rules.bureaus, self._rules.uscc_allow
-            )
-            if violations:
-                await abort_with(context, InvalidInput(violations))
-            outcome = await self._decide(context, report, bureau, subject_key=key)
-            duplicate = not outcome.events  # a concurrent retry of this report got there first
-            held = self._state.submissions.get(key)
-            case_id = held.case_id if held is not None else ""
-        case = self._state.cases.get(case_id)
-        if case is None:
-            await context.abort(grpc.StatusCode.INTERNAL, f"submission {key} has no case")
-        filed_here = (case.submitting_bureau, case.report.external_ref) == (
-            bureau,
-            report.external_ref,
-        )
-        return S.SubmitReportResponse(
-            case_id=case.case_id,
-            outcome=S.SUBMISSION_OUTCOME_FILED if filed_here else S.SUBMISSION_OUTCOME_LINKED,
-            duplicate=duplicate,
+        ref = request.report.external_ref
+        return await self._command(
+            context,
+            request.report,
+            S.SubmitReportResponse,
+            lambda bureau: submission_key(bureau, ref),
         )
 
     async def AcceptCase(self, request, context):
-        return await self._case_command(context, request)
+        return await self._command(context, request, S.CaseView, request.case_id)
 
     async def RejectCase(self, request, context):
-        return await self._case_command(context, request)
+        return await self._command(context, request, S.CaseView, request.case_id)
 
     async def AssignCase(self, request, context):
-        return await self._case_command(context, request)
+        return await self._command(context, request, S.CaseView, request.case_id)
 
     async def StartInvestigation(self, request, context):
-        return await self._case_command(context, request)
+        return await self._command(context, request, S.CaseView, request.case_id)
 
     async def DecideCase(self, request, context):
-        return await self._case_command(context, request)
+        return await self._command(context, request, S.CaseView, request.case_id)
 
     async def CloseCase(self, request, context):
-        return await self._case_command(context, request)
+        return await self._command(context, request, S.CaseView, request.case_id)
 
     async def TransferCase(self, request, context):
-        return await self._case_command(context, request)
+        return await self._command(context, request, S.CaseView, request.case_id)
 
     async def AddEvidence(self, request, context):
-        return await self._case_command(context, request)
+        return await self._command(context, request, S.CaseView, request.case_id)
 
     async def IdentifyRespondent(self, request, context):
-        bureau = await self._identity.caller_bureau(context)
         key = ",".join(matching.online_keys(request.online_identifier)) or "identify"
-        outcome = await self._decide(context, request, bureau, subject_key=key)
-        links = [codec.body_of(e) for e in outcome.events if e.HasField("cases_linked")]
-        return S.IdentifyRespondentResponse(links=links)
+        return await self._command(context, request, S.IdentifyRespondentResponse, key)
 
     async def LaunchSpecialAction(self, request, context):
-        return await self._action_command(context, request)
+        return await self._command(context, request, S.ActionProgress, request.action_id)
 
     async def JoinSpecialAction(self, request, context):
-        return await self._action_command(context, request)
+        return await self._command(context, request, S.ActionProgress, request.action_id)
 
     async def EnrollCases(self, request, context):
-        return await self._action_command(context, request)
+        return await self._command(context, request, S.ActionProgress, request.action_id)
 
     async def ConcludeSpecialAction(self, request, context):
-        return await self._action_command(context, request)
+        return await self._command(context, request, S.ActionProgress, request.action_id)
 
     async def RegisterTargetEnterprise(self, request, context):
-        bureau = await self._command(context, request, request.enterprise.uscc)
-        return self._targets(bureau)
+        uscc = request.enterprise.uscc
+        return await self._command(context, request, S.TargetEnterpriseResponse, uscc)
 
     async def RemoveTargetEnterprise(self, request, context):
-        bureau = await self._command(context, request, request.uscc)
-        return self._targets(bureau)
+        return await self._command(context, request, S.TargetEnterpriseResponse, request.uscc)
 
     # ---------------------------------------------------------------- lookups
 
     async def GetCase(self, request, context):
-        await self._identity.caller_bureau(context)
+        await self._lookup(context)
         case = self._state.cases.get(request.case_id)
         if case is None:
             await abort_with(context, NotFound(f"no case {request.case_id!r}"))
         return case_view(case, self._state)
 
     async def ListCases(self, request, context):
-        await self._identity.caller_bureau(context)
+        await self._lookup(context)
         size = min(request.page.page_size or _DEFAULT_PAGE, _MAX_PAGE)
         after = request.page.page_token
         # Ascending case ids after the page token. By action or respondent: read from that
@@ -182,14 +153,14 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         return S.ListCasesResponse(cases=page, next_page_token=next_token)
 
     async def GetActionProgress(self, request, context):
-        await self._identity.caller_bureau(context)
+        await self._lookup(context)
         try:
             return action_progress(request.action_id, self._state)
         except DomainError as error:
             await abort_with(context, error)
 
     async def GetRespondentHistory(self, request, context):
-        await self._identity.caller_bureau(context)
+        await self._lookup(context)
         if request.uscc:
             keys = [matching.uscc_key(request.uscc)]
         else:
@@ -208,8 +179,10 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
 
     # ---------------------------------------------------------------- plumbing
 
-    async def _decide(self, context, body: Message, bureau: str, subject_key: str) -> Outcome:
-        """Publish the command and wait for the single writer's decision on it."""
+    async def _command(self, context, body: Message, answer_type, subject_key):
+        """Publish the command for the single writer and return its answer. ``subject_key``:
+        the command's Kafka key, or a function of the caller's bureau that gives it."""
+        bureau = await self._identity.caller_bureau(context)
         if isinstance(body, S.ReportSubmitted):
             command = body
         else:
@@ -217,43 +190,34 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
             getattr(command, _COMMAND_FIELDS[body.DESCRIPTOR.full_name]).CopyFrom(body)
         # The service's clock stamps the command: deadlines count from it (injectable in tests).
         env = codec.envelope(
-            command, producer_bureau=bureau, subject_key=subject_key, occurred_at=self._clock.now()
+            command,
+            producer_bureau=bureau,
+            subject_key=subject_key(bureau) if callable(subject_key) else subject_key,
+            occurred_at=self._clock.now(),
         )
-        waiting = self._replies.expect(env.event_id)
+        traceparent = _traceparent(context)
         try:
-            await self._send(env, _traceparent(context))
-            outcome = await asyncio.wait_for(waiting, self._timeout)
-        except TimeoutError:
+            reply: CommandReply = await self._inbox.ask(
+                lambda e, headers: self._send(e, traceparent, headers), env, self._timeout
+            )
+        except CallerGone as gone:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(gone))
+        if reply.HasField("refusal"):
+            await abort_with(context, from_refusal(reply.refusal))
+        result = answer_type()
+        reply.result.Unpack(result)
+        return result
+
+    async def _lookup(self, context) -> None:
+        """Lookups read this replica's tables: only the writer's replica has them (lookups on
+        any replica come with scale-out); elsewhere UNAVAILABLE, never a wrong NOT_FOUND."""
+        await self._identity.caller_bureau(context)
+        if not self._holds_state():
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE,
-                f"no decision within {self._timeout}s; the command "
-                f"{env.event_id} is on the log and will still be decided",
+                "this replica does not hold intake's state; ask the replica that owns the "
+                "submissions partition",
             )
-        finally:
-            self._replies.forget(env.event_id)
-        if outcome.error is not None:
-            await abort_with(context, outcome.error)
-        return outcome
-
-    async def _command(self, context, body: Message, subject: str) -> str:
-        bureau = await self._identity.caller_bureau(context)
-        await self._decide(context, body, bureau, subject_key=subject)
-        return bureau
-
-    async def _case_command(self, context, body):
-        await self._command(context, body, body.case_id)
-        return case_view(self._state.cases.get(body.case_id), self._state)
-
-    async def _action_command(self, context, body):
-        await self._command(context, body, body.action_id)
-        return action_progress(body.action_id, self._state)
-
-    def _targets(self, center: str) -> S.TargetEnterpriseResponse:
-        targets = self._state.targets.get(center, {})
-        return S.TargetEnterpriseResponse(
-            center=center,
-            targets=[common_pb2.Entity(uscc=u, name=n) for u, n in sorted(targets.items())],
-        )
 
 
 _COMMAND_FIELDS = {

@@ -8,12 +8,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import faust
+from faust.types import TP
 
 from ipcoord.intake.api import CaseIntakeServicer
 from ipcoord.intake.domain import Rules
-from ipcoord.intake.processor import SERVICE, IntakeProcessor, PendingReplies
+from ipcoord.intake.processor import SERVICE, IntakeProcessor
 from ipcoord.intake.state import VALUE_TYPES, IntakeState
-from ipcoord.intake.stream import IntakeTopics, command_sender, fact_publisher, register_agents
+from ipcoord.intake.stream import (
+    IntakeTopics,
+    command_sender,
+    fact_publisher,
+    register_agents,
+    reply_sender,
+)
 from ipcoord.platform import state_codec
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
 from ipcoord.platform.failstop import fail_stop
@@ -23,10 +30,18 @@ from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.journal import Journal
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
+from ipcoord.platform.request_reply import ReplyInbox
 from ipcoord.platform.runner import ServiceHandle, run_until_signalled
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.staged import Stage
-from ipcoord.platform.topics import CASES, CREDIT, INTAKE_CONTROL, INTAKE_SUBMISSIONS
+from ipcoord.platform.topics import (
+    CASES,
+    CREDIT,
+    INTAKE_CONTROL,
+    INTAKE_REPLIES,
+    INTAKE_SUBMISSIONS,
+    full_name,
+)
 from ipcoord.v1 import intake_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -89,10 +104,10 @@ async def build(
     )
     # On disk next to the tables, whatever the store: it is what a crash cannot take away.
     journal = Journal(settings.data_dir / SERVICE / "journal")
-    replies = PendingReplies()
     topics = IntakeTopics(
         submissions=envelope_topic(app, INTAKE_SUBMISSIONS, settings),
         control=envelope_topic(app, INTAKE_CONTROL, settings),
+        replies=envelope_topic(app, INTAKE_REPLIES, settings),
         cases=envelope_topic(app, CASES, settings),
         credit=envelope_topic(app, CREDIT, settings),
     )
@@ -102,7 +117,7 @@ async def build(
         journal,
         rules,
         fact_publisher(topics),
-        replies,
+        reply_sender(topics.replies),
         fail_stop,
         codec_name=_STATE_CODEC,
     )
@@ -117,8 +132,15 @@ async def build(
     )
 
     identity = IdentityResolver(rules.bureaus, insecure_dev_identity=settings.insecure_dev_identity)
+    inbox = ReplyInbox(settings, INTAKE_REPLIES)
+    writer_partition = TP(full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), 0)
+
+    def holds_state() -> bool:
+        # Only the replica that owns the single writer's partition has intake's tables.
+        return writer_partition in app.assignor.assigned_actives()
+
     servicer = CaseIntakeServicer(
-        state, rules, identity, command_sender(topics.submissions), replies, clock
+        state, identity, command_sender(topics.submissions), inbox, clock, holds_state
     )
     port = DEFAULT_GRPC_PORT if settings.grpc_port is None else settings.grpc_port
     server = await create_server(
@@ -127,7 +149,7 @@ async def build(
         port=port,
         service=SERVICE,
     )
-    handle = ServiceHandle(app, server, on_stopped=journal.close)
+    handle = ServiceHandle(app, server, companions=(inbox,), on_stopped=journal.close)
     return IntakeService(handle, state, tick_now, journal)
 
 

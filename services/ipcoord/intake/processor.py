@@ -7,18 +7,19 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from faust.serializers import codecs
 from google.protobuf.message import Message
 
 from ipcoord.intake import matching
+from ipcoord.intake.answers import answer
 from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
 from ipcoord.intake.state import IntakeState
-from ipcoord.platform import codec, errors, metrics
-from ipcoord.platform.errors import AlreadyExists, DomainError, InvalidInput, Violation
+from ipcoord.platform import codec, metrics
+from ipcoord.platform.errors import DomainError, InvalidInput, Violation, from_refusal, to_refusal
 from ipcoord.platform.ids import derived_event_id
 from ipcoord.platform.journal import Journal, Source
+from ipcoord.platform.request_reply import CommandReply
 from ipcoord.platform.staged import DELETED, Stage
 from ipcoord.v1 import credit_pb2, intake_pb2
 
@@ -29,35 +30,6 @@ SERVICE = "intake"
 RELAYED = (credit_pb2.SeriousDishonestyListed, credit_pb2.ListingRemoved)
 # Commands only intake itself gives; refused from anyone else's topic.
 SYSTEM_COMMANDS = frozenset({"check_deadlines"})
-
-
-@dataclass
-class Outcome:
-    events: list[codec.Envelope]
-    error: DomainError | None = None
-
-
-class PendingReplies:
-    """gRPC calls waiting for the writer's decision on the command they published."""
-
-    def __init__(self) -> None:
-        self._waiting: dict[str, asyncio.Future[Outcome]] = {}
-
-    def expect(self, event_id: str) -> asyncio.Future[Outcome]:
-        future = asyncio.get_running_loop().create_future()
-        self._waiting[event_id] = future
-        return future
-
-    def forget(self, event_id: str) -> None:
-        self._waiting.pop(event_id, None)
-
-    def waiting(self, event_id: str) -> bool:
-        return event_id in self._waiting
-
-    def resolve(self, event_id: str, outcome: Outcome) -> None:
-        future = self._waiting.pop(event_id, None)
-        if future is not None and not future.done():
-            future.set_result(outcome)
 
 
 def command_of(env: codec.Envelope, *, system: bool) -> Message | None:
@@ -85,8 +57,9 @@ def _misplaced(env: codec.Envelope, system: bool) -> codec.InvalidEnvelope:
             f"{env.event_type} does not belong on intake's control topic", "UnexpectedEventType"
         )
     return codec.InvalidEnvelope(
-        f"{env.event_type} is a command only the intake service gives itself; it is refused "
-        f"from the submissions topic (declared producer {env.producer_bureau!r})",
+        f"{env.event_type} comes only from the intake service itself (its clock, or the "
+        f"listings it relays from credit); it is refused from the submissions topic "
+        f"(declared producer {env.producer_bureau!r})",
         "ForbiddenSystemCommand",
     )
 
@@ -103,7 +76,7 @@ class IntakeProcessor:
         journal: Journal,
         rules: Rules,
         publish,
-        replies: PendingReplies,
+        send_reply,
         on_publish_failure: Callable[[BaseException], None],
         *,
         codec_name: str,
@@ -114,7 +87,8 @@ class IntakeProcessor:
         self._rules = rules
         # async (key, envelope, parent traceparent) -> awaitable of the broker's ack
         self._publish = publish
-        self._replies = replies
+        # async (replica id, CommandReply) -> None: the answer for the replica a caller waits on
+        self._send_reply = send_reply
         self._on_publish_failure = on_publish_failure
         self._codec = codecs.get_codec(codec_name)
         self._redone = journal.was_clean
@@ -141,9 +115,11 @@ class IntakeProcessor:
         traceparent: str | None = None,
         *,
         system: bool = False,
+        reply_to: str | None = None,
     ) -> None:
         """``source``: the command's record; ``traceparent``: its trace context, so the facts
-        continue the caller's trace; ``system``: it came from intake's own control topic."""
+        continue the caller's trace; ``system``: it came from intake's own control topic;
+        ``reply_to``: the replica a gRPC caller waits on."""
         done = self._journal.get(env.event_id)
         if done is not None:
             # Redelivered after a crash or rebalance (or sent again by its sender): its effects
@@ -157,8 +133,9 @@ class IntakeProcessor:
                     f"every command needs an event id of its own",
                     "DuplicateEventId",
                 )
-            error = _refusal_from(record["refused"])
-            await self._send(record["facts"], traceparent, env.event_id, error)
+            error = from_refusal(record["refused"]) if record["refused"] else None
+            acks = await self._send(record["facts"], traceparent)
+            self._reply_when_acked(reply_to, env, record["facts"], error, acks)
             return
         try:
             facts, error = self._decide_or_relay(env, system)
@@ -170,7 +147,7 @@ class IntakeProcessor:
         record = {
             "digest": _body_digest(env),
             "facts": facts,
-            "refused": _refusal_record(error),
+            "refused": to_refusal(error) if error else None,
             "writes": [
                 [name, key, None if value is DELETED else value, value is DELETED]
                 for name, key, value in writes
@@ -178,7 +155,8 @@ class IntakeProcessor:
         }
         self._journal.append(env.event_id, source, self._codec.dumps(record))
         self._stage.apply(writes)
-        await self._send(facts, traceparent, env.event_id, error)
+        acks = await self._send(facts, traceparent)
+        self._reply_when_acked(reply_to, env, facts, error, acks)
 
     def _decide_or_relay(
         self, env: codec.Envelope, system: bool
@@ -221,12 +199,8 @@ class IntakeProcessor:
         ]
 
     async def _send(
-        self,
-        facts: Iterable[codec.Envelope],
-        traceparent: str | None,
-        command_id: str,
-        error: DomainError | None,
-    ) -> None:
+        self, facts: Iterable[codec.Envelope], traceparent: str | None
+    ) -> list[asyncio.Future]:
         acks = []
         for out in facts:
             ack = await self._publish(out.subject_key, out, traceparent)
@@ -237,11 +211,35 @@ class IntakeProcessor:
             ack.add_done_callback(self._check_ack)
             acks.append(ack)
             metrics.EVENTS_PRODUCED.labels(SERVICE, "cases", out.event_type).inc()
-        if self._replies.waiting(command_id):
-            # A caller waits: answer once its facts are acknowledged by the broker.
+        return acks
+
+    def _reply_when_acked(
+        self,
+        reply_to: str | None,
+        env: codec.Envelope,
+        facts: list[codec.Envelope],
+        error: DomainError | None,
+        acks: list[asyncio.Future],
+    ) -> None:
+        """Answer a waiting caller once the broker has the command's facts, without holding
+        up the next command. The answer is built now: the state is the command's own."""
+        if not reply_to:
+            return
+        reply = CommandReply(command_event_id=env.event_id, facts=facts)
+        if error is not None:
+            reply.refusal.CopyFrom(to_refusal(error))
+        else:
+            command = command_of(env, system=False)
+            result = answer(command, env.producer_bureau, facts, self.state) if command else None
+            if result is not None:
+                reply.result.Pack(result)
+
+        async def send_after_acks() -> None:
             await asyncio.gather(*acks)
-            events = [] if error else list(facts)
-            self._replies.resolve(command_id, Outcome(events, error))
+            await self._send_reply(reply_to, reply)
+
+        task = asyncio.ensure_future(send_after_acks())
+        task.add_done_callback(_log_reply_failure)
 
     def _check_ack(self, ack: asyncio.Future) -> None:
         if ack.cancelled():
@@ -284,43 +282,10 @@ def _body_digest(env: codec.Envelope) -> str:
     return hashlib.sha256(f"{env.producer_bureau}\n".encode() + body).hexdigest()
 
 
-_REFUSALS = {
-    cls.__name__: cls
-    for cls in (
-        DomainError,
-        errors.NotFound,
-        errors.NotPermitted,
-        errors.IllegalTransition,
-        AlreadyExists,
-        InvalidInput,
-    )
-}
-
-
-def _refusal_record(error: DomainError | None) -> dict | None:
-    """A refusal as the journal keeps it, so a redelivery answers a waiting caller alike."""
-    if error is None:
-        return None
-    return {
-        "kind": type(error).__name__,
-        "reason": error.reason,
-        "violations": [[v.field, v.description] for v in getattr(error, "violations", [])],
-        "resource": [getattr(error, "resource_type", ""), getattr(error, "resource_name", "")],
-    }
-
-
-def _refusal_from(record: dict | None) -> DomainError | None:
-    if record is None:
-        return None
-    kind = _REFUSALS.get(record["kind"], DomainError)
-    if kind is InvalidInput:
-        return InvalidInput([Violation(f, d) for f, d in record["violations"]])
-    if kind is AlreadyExists:
-        resource_type, resource_name = record["resource"]
-        return AlreadyExists(
-            record["reason"], resource_type=resource_type, resource_name=resource_name
-        )
-    return kind(record["reason"])
+def _log_reply_failure(task: asyncio.Future) -> None:
+    # The caller then times out and is told its command is on the log: nothing is lost.
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("reply not sent", exc_info=task.exception())
 
 
 def subject_key(event: Message, cause: codec.Envelope) -> str:

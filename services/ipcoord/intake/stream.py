@@ -17,12 +17,12 @@ import faust
 from ipcoord.intake.processor import IntakeProcessor
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
-from ipcoord.platform.continuity import ContinuityGuard, SkippedRecords
+from ipcoord.platform.continuity import ContinuityGuard
 from ipcoord.platform.deadletter import DeadLetterSink
-from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.faust_app import consume_envelopes
 from ipcoord.platform.journal import Source
 from ipcoord.platform.offsets import committed_offsets
+from ipcoord.platform.request_reply import HEADER_REPLY_TO
 from ipcoord.platform.settings import Settings
 from ipcoord.v1 import intake_pb2
 
@@ -42,6 +42,7 @@ def tick(now: datetime | None = None) -> codec.Envelope:
 class IntakeTopics:
     submissions: faust.TopicT
     control: faust.TopicT
+    replies: faust.TopicT
     cases: faust.TopicT
     credit: faust.TopicT
 
@@ -62,13 +63,26 @@ def fact_publisher(topics: IntakeTopics):
 def command_sender(topic: faust.TopicT) -> Callable[..., Awaitable[None]]:
     """Puts a command on ``topic`` and returns once the broker has it."""
 
-    async def send(env: codec.Envelope, traceparent: str | None = None) -> None:
+    async def send(
+        env: codec.Envelope,
+        traceparent: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        headers = codec.headers(env, parent_traceparent=traceparent)
+        headers += [(k, v.encode()) for k, v in (extra_headers or {}).items()]
         ack = await topic.send(
-            key=env.subject_key.encode(),
-            value=codec.encode(env),
-            headers=codec.headers(env, parent_traceparent=traceparent),
+            key=env.subject_key.encode(), value=codec.encode(env), headers=headers
         )
         await ack
+
+    return send
+
+
+def reply_sender(topic: faust.TopicT):
+    """(replica id, CommandReply) -> sent, keyed by the replica that waits for it."""
+
+    async def send(replica: str, reply) -> None:
+        await topic.send(key=replica.encode(), value=reply.SerializeToString())
 
     return send
 
@@ -101,10 +115,6 @@ def register_agents(
 
     async def decide_one(env: codec.Envelope, event, *, system: bool) -> None:
         message = event.message
-        try:
-            await continuity.check(message.topic, message.partition, message.offset)
-        except SkippedRecords as skipped:
-            fail_stop(skipped)  # before this record is acknowledged: nothing past the skip
         if processor.needs_redo:
             await redo_if_unclean()
         await processor.handle(
@@ -112,6 +122,7 @@ def register_agents(
             Source(message.topic, message.partition, message.offset),
             codec.header(event.headers, codec.HEADER_TRACEPARENT),
             system=system,
+            reply_to=None if system else codec.header(event.headers, HEADER_REPLY_TO),
         )
 
     async def relay_listing(env: codec.Envelope, event) -> None:
@@ -122,11 +133,11 @@ def register_agents(
 
     @app.agent(topics.submissions, name="intake-decider")
     async def decider(stream):
-        await consume(stream, handle=partial(decide_one, system=False))
+        await consume(stream, handle=partial(decide_one, system=False), continuity=continuity)
 
     @app.agent(topics.control, name="intake-control")
     async def control(stream):
-        await consume(stream, handle=partial(decide_one, system=True))
+        await consume(stream, handle=partial(decide_one, system=True), continuity=continuity)
 
     @app.agent(topics.credit, name="intake-listing-relay")
     async def relay_listings(stream):

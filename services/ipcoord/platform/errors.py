@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ipcoord.v1 import common_pb2
+from ipcoord.v1 import common_pb2, intake_pb2, replies_pb2
 
 
 class DomainError(Exception):
@@ -59,3 +59,36 @@ class InvalidInput(DomainError):
 def code_name(code: int) -> str:
     """'ILLEGAL_TRANSITION' for REFUSAL_CODE_ILLEGAL_TRANSITION: for logs and messages."""
     return common_pb2.RefusalCode.Name(code).removeprefix("REFUSAL_CODE_")
+
+
+_BY_CODE = {
+    common_pb2.REFUSAL_CODE_NOT_FOUND: NotFound,
+    common_pb2.REFUSAL_CODE_NOT_PERMITTED: NotPermitted,
+    common_pb2.REFUSAL_CODE_ILLEGAL_TRANSITION: IllegalTransition,
+}
+
+
+def to_refusal(error: DomainError) -> replies_pb2.Refusal:
+    """A refusal as the contract carries it (in a CommandReply, in the journal)."""
+    return replies_pb2.Refusal(
+        code=error.code,
+        reason=error.reason,
+        violations=[
+            intake_pb2.FieldViolation(field=v.field, description=v.description)
+            for v in getattr(error, "violations", [])
+        ],
+        resource_type=getattr(error, "resource_type", ""),
+        resource_name=getattr(error, "resource_name", ""),
+    )
+
+
+def from_refusal(refusal: replies_pb2.Refusal) -> DomainError:
+    if refusal.code == common_pb2.REFUSAL_CODE_INVALID_INPUT:
+        return InvalidInput([Violation(v.field, v.description) for v in refusal.violations])
+    if refusal.code == common_pb2.REFUSAL_CODE_ALREADY_EXISTS:
+        return AlreadyExists(
+            refusal.reason,
+            resource_type=refusal.resource_type,
+            resource_name=refusal.resource_name,
+        )
+    return _BY_CODE.get(refusal.code, DomainError)(refusal.reason)

@@ -13,6 +13,7 @@ from faust.exceptions import ProducerSendError
 from faust.types import EventT, StreamT
 
 from ipcoord.platform import codec, metrics
+from ipcoord.platform.continuity import ContinuityGuard, SkippedRecords
 from ipcoord.platform.deadletter import DeadLetterSink, dead_letter
 from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.settings import Settings
@@ -87,13 +88,22 @@ async def consume_envelopes(
     *,
     service: str,
     max_bytes: int,
+    continuity: ContinuityGuard | None = None,
 ) -> None:
     """Decode every record and hand it to ``handle``. A record that cannot be decoded, that
     ``handle`` refuses with InvalidEnvelope, or that makes ``handle`` fail, goes to the
     dead-letter topic with the reason, and the stream goes on: one poison record never stops
-    a consumer. A broker error ends the process uncommitted: it is not the record's fault."""
+    a consumer. A broker error ends the process uncommitted: it is not the record's fault.
+    ``continuity``: for a single writer, which must see every record of its partitions (the
+    undecodable ones included), in order."""
     try:
         async for event in stream.events():
+            if continuity is not None:
+                message = event.message
+                try:
+                    await continuity.check(message.topic, message.partition, message.offset)
+                except SkippedRecords as skipped:
+                    fail_stop(skipped)  # before this record is acknowledged: nothing past it
             await _consume_one(event, sink, handle, service=service, max_bytes=max_bytes)
     except asyncio.CancelledError:
         raise  # shutdown

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 class ServiceHandle:
     app: faust.App
     grpc: RunningServer | None = None
+    # Started once the app is ready and before the gRPC server serves, stopped after it:
+    # what the gRPC side needs from Kafka besides the app (e.g. the reply inbox).
+    companions: tuple = ()
     # Called once the app has stopped; ``clean``: it stopped without error, so every record it
     # handled is committed (the journal then needs no redo at the next start).
     on_stopped: Callable[..., None] | None = None
@@ -34,6 +37,8 @@ class ServiceHandle:
         try:
             await self.app.start()
             await wait_until_ready(self.app, ready_timeout)
+            for companion in self.companions:
+                await companion.start()
         except BaseException:
             await self.stop()  # release the port and the Kafka clients before failing
             raise
@@ -47,6 +52,8 @@ class ServiceHandle:
         self._stopped = True
         if self.grpc is not None:
             await self.grpc.stop()
+        for companion in self.companions:
+            await companion.stop()
         clean = False
         try:
             await self.app.stop()

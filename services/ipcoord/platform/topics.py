@@ -67,6 +67,18 @@ INTAKE_CONTROL = TopicSpec(
     retention_ms=7 * _DAY_MS,
     description="Intake's own commands: deadline ticks and relayed listings.",
 )
+INTAKE_REPLIES = TopicSpec(
+    name="ipcoord.intake.replies.v1",
+    partitions=3,
+    key="replica id (the reply-to of the command)",
+    value="ipcoord.v1.CommandReply",
+    producers=(Service.INTAKE,),
+    consumers=(Service.INTAKE,),
+    # The writer's answers to gRPC commands, for the replica that took the call (platform/
+    # request_reply.py). Read by every replica; useless once the caller has its answer.
+    retention_ms=60 * 60 * 1000,
+    description="Intake's answers to gRPC commands, per replica.",
+)
 CASES = TopicSpec(
     name="ipcoord.cases.v1",
     partitions=6,
@@ -117,6 +129,7 @@ DEADLETTER = TopicSpec(
 TOPICS: tuple[TopicSpec, ...] = (
     INTAKE_SUBMISSIONS,
     INTAKE_CONTROL,
+    INTAKE_REPLIES,
     CASES,
     CREDIT,
     DISCIPLINE_FEEDBACK,

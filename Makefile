@@ -71,5 +71,5 @@ format: install ## apply ruff's formatting and fixes
 clean: ## remove the venv, caches and generated code (not the Kafka jar cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache services/ipcoord/v1 var
 
-bench: install kafka-up ## benchmarks (not part of the tests): intake vs bare aiokafka, same run
-	$(BIN)/python bench/intake_submissions.py --count 5000
+bench: install kafka-up ## benchmarks (not part of the tests): intake vs its baselines, same run
+	$(BIN)/python bench/intake_bench.py --count 10000

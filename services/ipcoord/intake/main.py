@@ -60,6 +60,7 @@ class IntakeService:
     # returns its event id.
     tick: Callable[[], Awaitable[str]]
     journal: Journal
+    processor: IntakeProcessor
 
     def handled(self, command_event_id: str) -> bool:
         """Whether this replica has handled the command (its outcome is in the journal)."""
@@ -150,7 +151,7 @@ async def build(
         service=SERVICE,
     )
     handle = ServiceHandle(app, server, companions=(inbox,), on_stopped=journal.close)
-    return IntakeService(handle, state, tick_now, journal)
+    return IntakeService(handle, state, tick_now, journal, processor)
 
 
 async def serve(settings: Settings) -> None:

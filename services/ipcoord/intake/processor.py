@@ -92,6 +92,7 @@ class IntakeProcessor:
         self._on_publish_failure = on_publish_failure
         self._codec = codecs.get_codec(codec_name)
         self._redone = journal.was_clean
+        self.handled = 0  # commands handled since start (benchmarks and probes read it)
 
     def redo_uncommitted(self, committed: dict[tuple[str, int], int]) -> int:
         """After an unclean stop, before the first command: apply again, in order, every entry
@@ -136,6 +137,7 @@ class IntakeProcessor:
             error = from_refusal(record["refused"]) if record["refused"] else None
             acks = await self._send(record["facts"], traceparent)
             self._reply_when_acked(reply_to, env, record["facts"], error, acks)
+            self.handled += 1
             return
         try:
             facts, error = self._decide_or_relay(env, system)
@@ -157,6 +159,7 @@ class IntakeProcessor:
         self._stage.apply(writes)
         acks = await self._send(facts, traceparent)
         self._reply_when_acked(reply_to, env, facts, error, acks)
+        self.handled += 1
 
     def _decide_or_relay(
         self, env: codec.Envelope, system: bool

@@ -1,0 +1,303 @@
+"""Intake benchmarks, every figure next to a baseline measured in the same run.
+
+Submissions are pre-loaded onto the topic by another process before anything is timed. Each
+Kafka consumer then works through them; the window runs from the moment 10 % are done to the
+last one, so start-up and recovery are outside it. CPU is this process's own (the service or
+the pass-through; the broker and the loaders are other processes).
+
+  (a) domain ceiling: decode, decide (validation included), evolve into dicts, encode the
+      facts, in memory; (a') the same through the processor (stage, journal, replies);
+  (b) intake end to end, `ipcoord serve`'s configuration, rocksdb and memory stores;
+  (c) a bare aiokafka consume -> produce pass-through with intake's durability model.
+Then GetCase and ListCases from a load generator in another process against the rocksdb
+service, next to a bare grpc.aio echo server returning replies of the same size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from ipcoord.intake.domain import Command, Meta, case_id_for, decide, evolve
+from ipcoord.intake.main import _STATE_CODEC, build, rules_from
+from ipcoord.intake.processor import IntakeProcessor, command_of
+from ipcoord.intake.state import IntakeState
+from ipcoord.intake.views import case_view
+from ipcoord.platform import codec
+from ipcoord.platform.errors import DomainError
+from ipcoord.platform.journal import Journal, Source
+from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics
+from ipcoord.platform.logs import configure_logging
+from ipcoord.platform.settings import Settings
+from ipcoord.platform.staged import Stage
+from ipcoord.platform.topics import CASES, INTAKE_SUBMISSIONS, full_name
+from ipcoord.v1 import intake_pb2
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from load import submissions  # noqa: E402
+
+_LOAD = [sys.executable, str(HERE / "load.py")]
+_ENV = {"PYTHONPATH": f"{HERE}:{HERE.parent / 'tests'}"}
+
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # the commands' time in the domain ceiling
+
+
+@dataclass
+class Rate:
+    name: str
+    per_s: float
+    cpu_us: float
+
+
+def _settings(store: str, data: Path) -> Settings:
+    return Settings(
+        topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
+        store=store,
+        data_dir=data,
+        grpc_port=0,
+        grpc_host="127.0.0.1",
+        insecure_dev_identity=True,
+        log_level="WARNING",
+        replica_id="bench",
+    )
+
+
+def _preload(settings: Settings, count: int) -> None:
+    topic = full_name(INTAKE_SUBMISSIONS, settings.topic_prefix)
+    bootstrap = ",".join(settings.bootstrap_servers)
+    subprocess.run([*_LOAD, "submissions", bootstrap, topic, str(count)], check=True, env=_env())
+
+
+def _env() -> dict:
+    return {**os.environ, **_ENV}
+
+
+async def _window(name: str, done, count: int) -> Rate:
+    """From 10 % done to all done: rate and CPU of this process per item. Polls a counter:
+    signalling an event per item would add work to what is measured."""
+    while done() < count // 10:  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    first, t0, c0 = done(), time.perf_counter(), time.process_time()
+    while done() < count:  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    items = count - first
+    return Rate(name, items / (time.perf_counter() - t0), (time.process_time() - c0) / items * 1e6)
+
+
+def domain_ceiling(envelopes: list[bytes], settings: Settings) -> Rate:
+    rules = rules_from(settings)
+    state = IntakeState()
+    c0, t0 = time.process_time(), time.perf_counter()
+    for i, raw in enumerate(envelopes):
+        env = codec.decode(raw)
+        command = Command(command_of(env, system=False), env.producer_bureau, env.event_id, T0)
+        try:
+            facts = decide(command, state, rules)
+        except DomainError:
+            continue
+        for n, fact in enumerate(facts):
+            evolve(state, fact, Meta(f"{i}/{n}", T0, env.producer_bureau))
+            codec.encode(codec.envelope(fact, producer_bureau="b", subject_key="k", event_id="e"))
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return Rate("(a) domain in memory", len(envelopes) / elapsed, cpu / len(envelopes) * 1e6)
+
+
+async def processor_in_memory(envelopes: list[bytes], settings: Settings) -> Rate:
+    stage = Stage()
+    state = IntakeState(**{f.name: stage.wrap(f.name, {}) for f in fields(IntakeState)})
+
+    async def publish(key, env, traceparent=None):
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def reply(replica, message):
+        return None
+
+    processor = IntakeProcessor(
+        state,
+        stage,
+        Journal(None),
+        rules_from(settings),
+        publish,
+        reply,
+        on_publish_failure=print,
+        codec_name=_STATE_CODEC,
+    )
+    c0, t0 = time.process_time(), time.perf_counter()
+    for offset, raw in enumerate(envelopes):
+        await processor.handle(codec.decode(raw), Source("s", 0, offset))
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return Rate("(a') processor in memory", len(envelopes) / elapsed, cpu / len(envelopes) * 1e6)
+
+
+async def intake_end_to_end(store: str, count: int, data: Path, keep=False):
+    settings = _settings(store, data / store.split(":")[0])
+    ensure_topics(settings)
+    _preload(settings, count)
+    service = await build(settings, tick_interval_s=3600)
+    await service.handle.start()
+    rate = await _window(f"(b) intake, {store}", lambda: service.processor.handled, count)
+    if keep:
+        return rate, service, settings
+    await service.handle.stop()
+    delete_prefixed(settings)
+    return rate, None, None
+
+
+async def passthrough(count: int, data: Path) -> Rate:
+    settings = _settings("memory://", data)
+    ensure_topics(settings)
+    _preload(settings, count)
+    consumer = AIOKafkaConsumer(
+        full_name(INTAKE_SUBMISSIONS, settings.topic_prefix),
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"{settings.topic_prefix}baseline",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await consumer.start()
+    await producer.start()
+    out = full_name(CASES, settings.topic_prefix)
+    seen = 0
+
+    async def forward() -> None:
+        # Intake's durability model: send without waiting, flush the producer before each
+        # offset commit, commit every 100 records (Faust's broker_commit_every here).
+        nonlocal seen
+        async for record in consumer:
+            await producer.send(out, key=record.key, value=record.value)
+            seen += 1
+            if seen % 100 == 0:
+                await producer.flush()
+                await consumer.commit()
+
+    task = asyncio.create_task(forward())
+    try:
+        return await _window("(c) bare aiokafka pass-through", lambda: seen, count)
+    finally:
+        task.cancel()
+        await consumer.stop()
+        await producer.stop()
+        delete_prefixed(settings)
+
+
+def _grpc_load(port: int, method: str, requests: list[bytes], seconds: float, workers: int):
+    with tempfile.NamedTemporaryFile("w", suffix=".hex", delete=False) as f:
+        f.write("\n".join(r.hex() for r in requests))
+    out = subprocess.run(
+        [*_LOAD, "grpc", f"127.0.0.1:{port}", method, str(seconds), str(workers), f.name],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def _echo_server(reply: bytes) -> tuple[grpc.aio.Server, int]:
+    """The baseline: a grpc.aio server that answers every call with ``reply``'s bytes."""
+
+    async def echo(request: bytes, context) -> bytes:
+        return reply
+
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Echo", {"Get": grpc.unary_unary_rpc_method_handler(echo)}
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
+
+
+async def lookups(service, settings: Settings, count: int, seconds: float, workers: int):
+    case_ids = [case_id_for("ipb-sz", f"B-{i}") for i in range(0, count, 2) if i % 5]
+    get = [intake_pb2.GetCaseRequest(case_id=c).SerializeToString() for c in case_ids]
+    reply_bytes = case_view(service.state.cases[case_ids[0]], service.state).SerializeToString()
+    echo, echo_port = await _echo_server(reply_bytes)
+    port = service.grpc_port
+    rows = {}
+    try:
+        rows["echo (same reply size)"] = await asyncio.to_thread(
+            _grpc_load, echo_port, "/bench.Echo/Get", get, seconds, workers
+        )
+        rows["GetCase"] = await asyncio.to_thread(
+            _grpc_load, port, "/ipcoord.v1.CaseIntake/GetCase", get, seconds, workers
+        )
+        page = intake_pb2.ListCasesRequest(bureau="ipb-sz")
+        page.page.page_size = 20
+        rows["ListCases bureau, 20/page"] = await asyncio.to_thread(
+            _grpc_load,
+            port,
+            "/ipcoord.v1.CaseIntake/ListCases",
+            [page.SerializeToString()],
+            seconds,
+            workers,
+        )
+    finally:
+        await echo.stop(0)
+    return rows, len(reply_bytes), len(service.state.cases)
+
+
+async def main(count: int, seconds: float, workers: int) -> None:
+    configure_logging("WARNING", "text")
+    logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
+    data = Path(tempfile.mkdtemp(prefix="ipcoord-bench-"))
+    settings = _settings("memory://", data)
+    envelopes = [codec.encode(e) for e in submissions(count)]
+
+    rates = [domain_ceiling(envelopes, settings), await processor_in_memory(envelopes, settings)]
+    rates.append(await passthrough(count, data / "pass"))
+    rates.append((await intake_end_to_end("memory://", count, data))[0])
+    rocks, service, rocks_settings = await intake_end_to_end("rocksdb://", count, data, keep=True)
+    rates.append(rocks)
+    try:
+        rows, reply_size, cases = await lookups(service, rocks_settings, count, seconds, workers)
+    finally:
+        await service.handle.stop()
+        delete_prefixed(rocks_settings)
+
+    ceiling, passthrough_rate = rates[0], rates[2]
+    print(f"submissions: {count} (1 in 5 linked to an earlier case, half from a monitoring feed)")
+    print(f"{'':34} {'commands/s':>11} {'CPU us/cmd':>11} {'vs (a)':>7} {'vs (c)':>7}")
+    for r in rates:
+        print(
+            f"{r.name:34} {r.per_s:11.0f} {r.cpu_us:11.0f} "
+            f"{r.per_s / ceiling.per_s:7.2f} {r.per_s / passthrough_rate.per_s:7.2f}"
+        )
+    print(
+        f"\nlookups: {cases} cases in state, reply {reply_size} bytes, {workers} concurrent calls"
+    )
+    echo = rows["echo (same reply size)"]
+    print(f"{'':28} {'qps':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs echo':>8} {'errors':>7}")
+    for name, row in rows.items():
+        print(
+            f"{name:28} {row['qps']:8.0f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} "
+            f"{row['qps'] / echo['qps']:8.2f} {row['errors']:7d}"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=50)
+    args = parser.parse_args()
+    asyncio.run(main(args.count, args.seconds, args.workers))

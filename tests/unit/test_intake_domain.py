@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ipcoord.intake.domain import Command, Meta, Rules, case_id_for, decide, evolve
-from ipcoord.intake.processor import subject_key
+from ipcoord.intake.keys import fact_key as subject_key
 from ipcoord.intake.state import IntakeState
 from ipcoord.platform import codec
 from ipcoord.platform.bureaus import BureauRegistry

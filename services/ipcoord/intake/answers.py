@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from ipcoord.intake.domain import action_progress, submission_key
+from ipcoord.intake.domain import action_progress
+from ipcoord.intake.keys import submission_key
 from ipcoord.intake.state import IntakeState
 from ipcoord.intake.views import case_view
 from ipcoord.platform import codec

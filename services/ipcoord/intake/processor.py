@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from faust.serializers import codecs
 from google.protobuf.message import Message
 
-from ipcoord.intake import matching
 from ipcoord.intake.answers import answer
 from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
+from ipcoord.intake.keys import fact_key
 from ipcoord.intake.state import IntakeState
 from ipcoord.platform import codec, metrics
 from ipcoord.platform.errors import DomainError, InvalidInput, Violation, from_refusal, to_refusal
@@ -186,7 +186,7 @@ class IntakeProcessor:
         return codec.envelope(
             event,
             producer_bureau=cause.producer_bureau,
-            subject_key=subject_key(event, cause),
+            subject_key=fact_key(event, cause),
             correlation_id=cause.correlation_id or cause.event_id,
             causation_id=cause.event_id,
             occurred_at=codec.occurred_at(cause),
@@ -289,24 +289,3 @@ def _log_reply_failure(task: asyncio.Future) -> None:
     # The caller then times out and is told its command is on the log: nothing is lost.
     if not task.cancelled() and task.exception() is not None:
         log.warning("reply not sent", exc_info=task.exception())
-
-
-def subject_key(event: Message, cause: codec.Envelope) -> str:
-    """The Kafka key on ipcoord.cases.v1: the case id, else the thing the fact is about."""
-    for attr in ("case_id", "action_id"):
-        value = getattr(event, attr, "")
-        if value:
-            return value
-    match event:
-        case intake_pb2.SubmissionRejected():
-            return f"{event.submitting_bureau}/{event.external_ref}"
-        case intake_pb2.CaseCommandRejected():
-            return event.subject_id or cause.subject_key
-        case intake_pb2.RespondentIdentified():
-            # Keyed by the identifier: re-identifications of one seller stay in order.
-            return matching.online_keys(event.online_identifier)[0]
-        case intake_pb2.TargetEnterpriseRegistered():
-            return event.enterprise.uscc
-        case intake_pb2.TargetEnterpriseRemoved():
-            return event.uscc
-    return cause.subject_key

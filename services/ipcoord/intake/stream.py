@@ -14,6 +14,7 @@ from functools import partial
 
 import faust
 
+from ipcoord.intake.keys import CLOCK, reply_key
 from ipcoord.intake.processor import IntakeProcessor
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
@@ -35,7 +36,7 @@ def tick(now: datetime | None = None) -> codec.Envelope:
     """A CheckDeadlines command from intake's own clock."""
     command = intake_pb2.IntakeCommand()
     command.check_deadlines.now.FromDatetime(now or datetime.now(UTC))
-    return codec.envelope(command, producer_bureau=SYSTEM_ACTOR, subject_key="clock")
+    return codec.envelope(command, producer_bureau=SYSTEM_ACTOR, subject_key=CLOCK)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def reply_sender(topic: faust.TopicT):
     """(replica id, CommandReply) -> sent, keyed by the replica that waits for it."""
 
     async def send(replica: str, reply) -> None:
-        await topic.send(key=replica.encode(), value=reply.SerializeToString())
+        await topic.send(key=reply_key(replica).encode(), value=reply.SerializeToString())
 
     return send
 

@@ -243,3 +243,13 @@ def test_dead_letter_of_an_oversized_record_keeps_a_bounded_copy():
     assert len(letter.original_value) == MAX_ORIGINAL_BYTES
     assert letter.original_size == len(big) and letter.original_truncated
     assert len(letter.SerializeToString()) < MAX_ORIGINAL_BYTES + 1024
+
+
+def test_replica_id_is_stable_per_data_dir_and_unique_across_them(monkeypatch, tmp_path):
+    """Static membership needs one id per replica: two replicas with one id fence each other."""
+    monkeypatch.delenv("IPCOORD_REPLICA_ID", raising=False)
+    a = Settings(data_dir=tmp_path / "a").replica_id
+    assert a == Settings(data_dir=tmp_path / "a").replica_id
+    assert a != Settings(data_dir=tmp_path / "b").replica_id
+    monkeypatch.setenv("IPCOORD_REPLICA_ID", "intake-0")
+    assert Settings(data_dir=tmp_path / "a").replica_id == "intake-0"

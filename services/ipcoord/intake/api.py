@@ -24,7 +24,7 @@ from ipcoord.v1 import intake_pb2, intake_pb2_grpc
 S = intake_pb2
 
 # (command envelope, caller's W3C traceparent or None, extra headers) -> published
-SendCommand = Callable[..., Awaitable[None]]
+SendCommand = Callable[..., Awaitable[None]]  # see stream.command_sender
 
 
 def _traceparent(context: grpc.aio.ServicerContext) -> str | None:
@@ -139,7 +139,9 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
                 lambda e, headers: self._send(e, traceparent, headers), env, self._timeout
             )
         except CallerGone as gone:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(gone))
+            # Not UNAVAILABLE: clients retry that blindly, and a retry is a new command. The
+            # outcome is unknown; the facts on the log (causation_id) will tell.
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(gone))
         if reply.HasField("refusal"):
             await abort_with(context, from_refusal(reply.refusal))
         result = answer_type()

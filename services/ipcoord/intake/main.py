@@ -137,8 +137,10 @@ async def build(
     writer_partition = TP(full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), 0)
 
     def holds_state() -> bool:
-        # Only the replica that owns the single writer's partition has intake's tables.
-        return writer_partition in app.assignor.assigned_actives()
+        # Only the replica that owns the single writer's partition has intake's tables, and
+        # only once they are recovered (a lookup must never answer from a half-read table).
+        recovered = app.tables.recovery.completed.is_set()
+        return recovered and writer_partition in app.assignor.assigned_actives()
 
     servicer = CaseIntakeServicer(
         state, identity, command_sender(topics.submissions), inbox, clock, holds_state

@@ -225,15 +225,22 @@ class IntakeProcessor:
         acks: list[asyncio.Future],
     ) -> None:
         """Answer a waiting caller once the broker has the command's facts, without holding
-        up the next command. The answer is built now: the state is the command's own."""
+        up the next command. The answer is built now, from the state right after the command
+        (on a redelivery: the current state, which may hold later changes)."""
         if not reply_to:
             return
         reply = CommandReply(command_event_id=env.event_id, facts=facts)
         if error is not None:
             reply.refusal.CopyFrom(to_refusal(error))
         else:
-            command = command_of(env, system=False)
-            result = answer(command, env.producer_bureau, facts, self.state) if command else None
+            try:
+                command = command_of(env, system=False)
+                result = answer(command, env.producer_bureau, facts, self.state)
+            except Exception:
+                # The command took effect; only its answer failed. The caller times out and
+                # finds the outcome on the log; the record must not be dead-lettered.
+                log.exception("answer not built", extra={"command": env.event_id})
+                return
             if result is not None:
                 reply.result.Pack(result)
 

@@ -47,6 +47,10 @@ def create_app(service: str, settings: Settings, **overrides: object) -> faust.A
         # the fault test, records fetched around such rebalances were dropped by Faust's fetch
         # loop and their offsets counted as done (platform/continuity.py catches that).
         "consumer_group_instance_id": f"{group}-{settings.replica_id}",
+        # A static member's partitions wait this long for it after a crash before another
+        # replica takes them (Faust's default is 60 s); heartbeats every 3 s.
+        "broker_session_timeout": 10.0,
+        "broker_heartbeat_interval": 3.0,
     }
     options.update(overrides)
     (settings.data_dir / service).mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ipcoord.platform import codec
+from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.topics import TopicSpec, full_name
 from ipcoord.v1 import replies_pb2
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 HEADER_REPLY_TO = "ipcoord-reply-to"
 
 CommandReply = replies_pb2.CommandReply
+
+
+def _fail_stop_unless_cancelled(task: asyncio.Task) -> None:
+    # Without its inbox a replica would time out every write while reporting SERVING.
+    if not task.cancelled():
+        fail_stop(task.exception() or RuntimeError("the reply inbox stopped"))
 
 
 class CallerGone(TimeoutError):
@@ -59,6 +66,7 @@ class ReplyInbox:
             await consumer.position(tp)  # resolve "end" now, not at the first fetch
         self._consumer = consumer
         self._task = asyncio.create_task(self._read(), name="reply-inbox")
+        self._task.add_done_callback(_fail_stop_unless_cancelled)
 
     async def stop(self) -> None:
         if self._task is not None:

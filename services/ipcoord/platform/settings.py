@@ -6,6 +6,7 @@ came from the environment, the field name when it was passed as an argument)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 from datetime import date
@@ -60,7 +61,9 @@ class Settings(BaseSettings):
     # This replica's stable name (the pod name of a StatefulSet; the host name by default): its
     # static membership in the consumer group, so a replica restarted after a crash takes its
     # partitions back without a rebalance (see platform/faust_app.py). Unique per replica.
-    replica_id: str = Field(default_factory=socket.gethostname, min_length=1)
+    # Unset: the host name plus a digest of the data directory, stable across restarts and
+    # unique per replica on one host (two replicas with one id fence each other endlessly).
+    replica_id: str = ""
     processing_guarantee: ProcessingGuarantee = ProcessingGuarantee.AT_LEAST_ONCE
     # gRPC port of the service; 0 picks a free port (tests). Unset: the service's default.
     grpc_port: int | None = None
@@ -91,6 +94,13 @@ class Settings(BaseSettings):
     deadline_check_interval_s: float = Field(default=60.0, gt=0)
     # Largest accepted Kafka record value, bytes.
     max_message_bytes: int = 1_000_000
+
+    @model_validator(mode="after")
+    def _default_replica_id(self) -> Settings:
+        if not self.replica_id:
+            place = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
+            object.__setattr__(self, "replica_id", f"{socket.gethostname()}-{place}")
+        return self
 
     @field_validator("topic_prefix")
     @classmethod

@@ -32,7 +32,7 @@ from pathlib import Path
 import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ipcoord.intake.domain import Command, Meta, case_id_for, decide, evolve
-from ipcoord.intake.main import _STATE_CODEC, build, rules_from
+from ipcoord.intake.main import build, rules_from
 from ipcoord.intake.processor import IntakeProcessor, command_of
 from ipcoord.intake.state import IntakeState
 from ipcoord.intake.views import case_view
@@ -137,7 +137,6 @@ async def processor_in_memory(envelopes: list[bytes], settings: Settings) -> Rat
         publish,
         reply,
         on_publish_failure=print,
-        codec_name=_STATE_CODEC,
     )
     c0, t0 = time.process_time(), time.perf_counter()
     for offset, raw in enumerate(envelopes):

@@ -1,5 +1,5 @@
 """No table value grows with the number of cases or reports (issue 6, §2.3): every value the
-domain writes is encoded with the service's state codec and measured, at 1,000 and at 30,000."""
+domain writes is encoded with its table's codec and measured, at 1,000 and at 30,000."""
 
 from __future__ import annotations
 
@@ -23,30 +23,30 @@ from ipcoord.intake.domain import (
     decide,
     evolve,
 )
-from ipcoord.intake.state import MATCH_KEYS_KEPT, VALUE_TYPES, IntakeState
+from ipcoord.intake.state import MATCH_KEYS_KEPT, IntakeState
+from ipcoord.intake.state_codecs import CODECS
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.staged import Stage
-from ipcoord.platform.state_codec import StateCodec
 from ipcoord.v1 import intake_pb2 as S
 from support.reports import report, uscc
 
 RULES = Rules(bureaus=BureauRegistry.demo())
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-CODEC = StateCodec(*VALUE_TYPES)  # the tables' codec: main.py registers these types
 SMALL = 64 * 1024
 MANY = 30_000
 SELLER_KEY = "seller:taobao:z9"
 
 
 class Table(dict):
-    """A table: every value written is encoded with the state codec, the largest is kept."""
+    """A table: every value written is encoded with the table's codec, the largest is kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
+        self.codec = CODECS[name]  # what main.py registers for the Faust table
         self.largest = 0
 
     def __setitem__(self, key, value) -> None:
-        self.largest = max(self.largest, len(CODEC.dumps(value)))
+        self.largest = max(self.largest, len(self.codec.encode(value)))
         super().__setitem__(key, value)
 
 
@@ -67,7 +67,7 @@ class Tables:
 
 def tables() -> Tables:
     stage = Stage()
-    raw = {f.name: Table() for f in dataclasses.fields(IntakeState)}
+    raw = {f.name: Table(f.name) for f in dataclasses.fields(IntakeState)}
     state = IntakeState(**{name: stage.wrap(name, table) for name, table in raw.items()})
     return Tables(state, stage, raw)
 
@@ -304,7 +304,7 @@ def test_case_set_values_stay_small_and_the_shape_shallow():
     random.Random(6).shuffle(ids)
     for i, case_id in enumerate(ids):
         caseset.add(nodes, "uscc:x", case_id, T0 + timedelta(seconds=i))
-    assert max(len(CODEC.dumps(node)) for node in nodes.values()) < SMALL
+    assert max(len(CODECS["match_index"].encode(node)) for node in nodes.values()) < SMALL
     assert all(len(key.split("/")[0]) <= 4 for key in nodes)  # the id prefix of each node
     assert caseset.first(nodes, "uscc:x") == ids[0]
     with pytest.raises(ValueError):

@@ -452,8 +452,7 @@ def test_replaying_the_facts_rebuilds_the_same_state(commands):
 
 
 def test_a_case_stays_one_small_record_however_many_reports_link_into_it():
-    from ipcoord.intake.state import Action, Case, HistoryEntry, Link
-    from ipcoord.platform.state_codec import StateCodec
+    from ipcoord.intake.state_codecs import CODECS
 
     state = IntakeState()
     case = filed(state, "FIRST", respondent=uscc(5))
@@ -470,5 +469,5 @@ def test_a_case_stays_one_small_record_however_many_reports_link_into_it():
         record.linked_reports[-1] == "monitor-cnipa/HIT-299" and len(record.linked_reports) == 100
     )
     assert len(record.history) == 1  # only what bureaus did: filing
-    size = len(StateCodec(Case, Action, Link, HistoryEntry).dumps(record))
+    size = len(CODECS["cases"].encode(record))
     assert size < 20_000, size

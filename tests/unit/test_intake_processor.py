@@ -8,7 +8,6 @@ import dataclasses
 
 import pytest
 from ipcoord.intake.domain import Rules, case_id_for
-from ipcoord.intake.main import _STATE_CODEC
 from ipcoord.intake.processor import IntakeProcessor
 from ipcoord.intake.state import IntakeState
 from ipcoord.platform import codec
@@ -45,7 +44,6 @@ class Service:
             self._publish,
             self._reply,
             on_publish_failure=pytest.fail,
-            codec_name=_STATE_CODEC,
         )
 
     async def _publish(self, key, env, traceparent=None):

@@ -13,7 +13,8 @@ from faust.types import TP
 from ipcoord.intake.api import CaseIntakeServicer
 from ipcoord.intake.domain import Rules
 from ipcoord.intake.processor import SERVICE, IntakeProcessor
-from ipcoord.intake.state import VALUE_TYPES, IntakeState
+from ipcoord.intake.state import IntakeState
+from ipcoord.intake.state_codecs import CODECS
 from ipcoord.intake.stream import (
     IntakeTopics,
     command_sender,
@@ -21,7 +22,7 @@ from ipcoord.intake.stream import (
     register_agents,
     reply_sender,
 )
-from ipcoord.platform import state_codec
+from ipcoord.platform import table_codec
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
 from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.faust_app import create_app, dead_letter_sink, envelope_topic
@@ -46,8 +47,10 @@ from ipcoord.v1 import intake_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-_STATE_CODEC = "ipcoord-intake-state"
-_STATE = state_codec.value_type(_STATE_CODEC, *VALUE_TYPES)
+# One serializer per table, each its own protobuf message (protos/ipcoord/v1/intake_state.proto).
+_VALUE_TYPES = {
+    name: table_codec.value_type(f"ipcoord-intake-{name}", codec) for name, codec in CODECS.items()
+}
 
 DEFAULT_GRPC_PORT = 50051
 
@@ -95,8 +98,8 @@ async def build(
 
     def table(name: str) -> faust.Table:
         # partitions=1: co-partitioned with the single-partition submissions topic.
-        # Keys are str (json); values are domain dataclasses and protobuf messages.
-        return app.Table(name, partitions=1, default=None, value_type=_STATE)
+        # Keys are str (json); values are domain values, stored as the table's message.
+        return app.Table(name, partitions=1, default=None, value_type=_VALUE_TYPES[name])
 
     # The domain writes through the stage; the processor journals and then applies the writes.
     stage = Stage()
@@ -120,7 +123,6 @@ async def build(
         fact_publisher(topics),
         reply_sender(topics.replies),
         fail_stop,
-        codec_name=_STATE_CODEC,
     )
     tick_now = register_agents(
         app,

@@ -8,20 +8,20 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable
 
-from faust.serializers import codecs
 from google.protobuf.message import Message
 
 from ipcoord.intake.answers import answer
 from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
 from ipcoord.intake.keys import fact_key
 from ipcoord.intake.state import IntakeState
+from ipcoord.intake.state_codecs import CODECS
 from ipcoord.platform import codec, metrics
 from ipcoord.platform.errors import DomainError, InvalidInput, Violation, from_refusal, to_refusal
 from ipcoord.platform.ids import derived_event_id
 from ipcoord.platform.journal import Journal, Source
 from ipcoord.platform.request_reply import CommandReply
-from ipcoord.platform.staged import DELETED, Stage
-from ipcoord.v1 import credit_pb2, intake_pb2
+from ipcoord.platform.staged import DELETED, Stage, Write
+from ipcoord.v1 import credit_pb2, intake_pb2, journal_pb2
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,6 @@ class IntakeProcessor:
         publish,
         send_reply,
         on_publish_failure: Callable[[BaseException], None],
-        *,
-        codec_name: str,
     ) -> None:
         self.state = state
         self._stage = stage
@@ -90,7 +88,6 @@ class IntakeProcessor:
         # async (replica id, CommandReply) -> None: the answer for the replica a caller waits on
         self._send_reply = send_reply
         self._on_publish_failure = on_publish_failure
-        self._codec = codecs.get_codec(codec_name)
         self._redone = journal.was_clean
         self.handled = 0  # commands handled since start (benchmarks and probes read it)
 
@@ -99,7 +96,7 @@ class IntakeProcessor:
         from the first command whose offset was not committed on. Returns how many."""
         count = 0
         for entry in self._journal.uncommitted(committed):
-            self._stage.apply(self._writes(self._codec.loads(entry.payload)))
+            self._stage.apply(_writes(journal_pb2.JournalEntry.FromString(entry.payload)))
             count += 1
         self._redone = True
         log.info("journal entries applied again after an unclean stop", extra={"count": count})
@@ -126,17 +123,18 @@ class IntakeProcessor:
             # Redelivered after a crash or rebalance (or sent again by its sender): its effects
             # are in the tables already (applied again at start if need be); its facts may not
             # have reached the broker.
-            record = self._codec.loads(done.payload)
-            if done.source != source and record["digest"] != _body_digest(env):
+            record = journal_pb2.JournalEntry.FromString(done.payload)
+            if done.source != source and record.digest != _body_digest(env):
                 raise codec.InvalidEnvelope(
                     f"event id {env.event_id} was already used by a different command (at "
                     f"{done.source.topic}[{done.source.partition}]@{done.source.offset}); "
                     f"every command needs an event id of its own",
                     "DuplicateEventId",
                 )
-            error = from_refusal(record["refused"]) if record["refused"] else None
-            acks = await self._send(record["facts"], traceparent)
-            self._reply_when_acked(reply_to, env, record["facts"], error, acks)
+            error = from_refusal(record.refused) if record.HasField("refused") else None
+            facts = list(record.facts)
+            acks = await self._send(facts, traceparent)
+            self._reply_when_acked(reply_to, env, facts, error, acks)
             self.handled += 1
             return
         try:
@@ -146,16 +144,13 @@ class IntakeProcessor:
             self._stage.discard()
             raise
         writes = self._stage.take()
-        record = {
-            "digest": _body_digest(env),
-            "facts": facts,
-            "refused": to_refusal(error) if error else None,
-            "writes": [
-                [name, key, None if value is DELETED else value, value is DELETED]
-                for name, key, value in writes
-            ],
-        }
-        self._journal.append(env.event_id, source, self._codec.dumps(record))
+        record = journal_pb2.JournalEntry(
+            digest=_body_digest(env),
+            facts=facts,
+            refused=to_refusal(error) if error else None,
+            writes=[_table_write(write) for write in writes],
+        )
+        self._journal.append(env.event_id, source, record.SerializeToString())
         self._stage.apply(writes)
         acks = await self._send(facts, traceparent)
         self._reply_when_acked(reply_to, env, facts, error, acks)
@@ -193,13 +188,6 @@ class IntakeProcessor:
             # A function of the command: handled again, it publishes the same ids.
             event_id=derived_event_id(cause.event_id, position),
         )
-
-    @staticmethod
-    def _writes(record: dict) -> list:
-        return [
-            (name, key, DELETED if deleted else value)
-            for name, key, value, deleted in record["writes"]
-        ]
 
     async def _send(
         self, facts: Iterable[codec.Envelope], traceparent: str | None
@@ -284,6 +272,21 @@ class IntakeProcessor:
             code=error.code,
             actor_bureau=env.producer_bureau,
         )
+
+
+def _table_write(write: Write) -> journal_pb2.TableWrite:
+    """A table write as the journal keeps it: the value in the table's own encoding."""
+    name, key, value = write
+    if value is DELETED:
+        return journal_pb2.TableWrite(table=name, key=key, deleted=True)
+    return journal_pb2.TableWrite(table=name, key=key, value=CODECS[name].encode(value))
+
+
+def _writes(record: journal_pb2.JournalEntry) -> list[Write]:
+    return [
+        (w.table, w.key, DELETED if w.deleted else CODECS[w.table].decode(w.value))
+        for w in record.writes
+    ]
 
 
 def _body_digest(env: codec.Envelope) -> str:

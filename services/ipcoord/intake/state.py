@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ipcoord.intake import caseset
-from ipcoord.intake.caseset import CaseSetFirst, CaseSetNode
+from ipcoord.intake.caseset import CaseSetNode
 from ipcoord.v1 import intake_pb2
 
 OPEN_STATUSES = frozenset(
@@ -137,7 +137,3 @@ class IntakeState:
         identified seller and its USCC are one respondent. USCC keys come first."""
         identified = [f"uscc:{uscc}" for key in keys for uscc in self.identities.get(key, ())]
         return list(dict.fromkeys([*identified, *keys]))
-
-
-# Every type a table value can hold: the service's state codec must know each of them.
-VALUE_TYPES = (Case, Action, Link, HistoryEntry, Submission, CaseSetNode, CaseSetFirst)

@@ -1,0 +1,215 @@
+"""What each of intake's tables stores: its value in the domain (state.py, caseset.py) <-> the
+protobuf message declared for it in protos/ipcoord/v1/intake_state.proto.
+
+CODECS, by table (a field of IntakeState), is what main.py registers as each Faust table's
+serializer and what the processor journals a command's table writes with."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ipcoord.intake.caseset import CaseSetFirst, CaseSetNode
+from ipcoord.intake.state import Action, Case, HistoryEntry, Link, Submission
+from ipcoord.platform.table_codec import TableCodec, time_of, timestamp
+from ipcoord.v1 import intake_state_pb2 as R
+
+# ------------------------------------------------------------------------------- cases
+
+
+def _case_record(case: Case) -> R.CaseRecord:
+    return R.CaseRecord(
+        case_id=case.case_id,
+        status=case.status,
+        submitting_bureau=case.submitting_bureau,
+        handling_bureau=case.handling_bureau,
+        report=case.report,
+        filed_at=timestamp(case.filed_at),
+        match_keys=case.match_keys,
+        action_ids=case.action_ids,
+        links=[
+            R.CaseLinkRecord(case_id=k.case_id, basis=k.basis, match_key=k.match_key)
+            for k in case.links
+        ],
+        linked_reports=case.linked_reports,
+        linked_report_count=case.linked_report_count,
+        history=[
+            R.CaseHistoryRecord(
+                event_id=h.event_id,
+                event_type=h.event_type,
+                at=timestamp(h.at),
+                bureau=h.bureau,
+                summary=h.summary,
+            )
+            for h in case.history
+        ],
+        decision=case.decision,  # None leaves it absent
+        assignee=case.assignee,
+        evidence=case.evidence,
+        fast_track_center=case.fast_track_center,
+        deadlines=_named_times(case.deadlines),
+        overdue=case.overdue,
+    )
+
+
+def _case(r: R.CaseRecord) -> Case:
+    return Case(
+        case_id=r.case_id,
+        status=r.status,
+        submitting_bureau=r.submitting_bureau,
+        handling_bureau=r.handling_bureau,
+        report=r.report,
+        filed_at=time_of(r.filed_at),
+        match_keys=list(r.match_keys),
+        action_ids=list(r.action_ids),
+        links=[Link(k.case_id, k.basis, k.match_key) for k in r.links],
+        linked_reports=list(r.linked_reports),
+        linked_report_count=r.linked_report_count,
+        history=[
+            HistoryEntry(h.event_id, h.event_type, time_of(h.at), h.bureau, h.summary)
+            for h in r.history
+        ],
+        decision=r.decision if r.HasField("decision") else None,
+        assignee=r.assignee,
+        evidence=list(r.evidence),
+        fast_track_center=r.fast_track_center,
+        deadlines=_times_by_name(r.deadlines),
+        overdue=list(r.overdue),
+    )
+
+
+def _named_times(times: dict[str, datetime]) -> list[R.NamedTime]:
+    return [R.NamedTime(name=name, at=timestamp(at)) for name, at in times.items()]
+
+
+def _times_by_name(named: list[R.NamedTime]) -> dict[str, datetime]:
+    return {n.name: time_of(n.at) for n in named}
+
+
+# ----------------------------------------------------------------------------- actions
+
+
+def _action_record(action: Action) -> R.ActionRecord:
+    return R.ActionRecord(
+        action_id=action.action_id,
+        lead_bureau=action.lead_bureau,
+        title=action.title,
+        invited=action.invited,
+        starts_at=timestamp(action.starts_at),
+        ends_at=timestamp(action.ends_at),
+        criteria=action.criteria,
+        members=action.members,
+        concluded=action.concluded,
+        summary=action.summary,
+    )
+
+
+def _action(r: R.ActionRecord) -> Action:
+    return Action(
+        action_id=r.action_id,
+        lead_bureau=r.lead_bureau,
+        title=r.title,
+        invited=list(r.invited),
+        starts_at=time_of(r.starts_at),
+        ends_at=time_of(r.ends_at),
+        criteria=r.criteria,
+        members=list(r.members),
+        concluded=r.concluded,
+        summary=r.summary,
+    )
+
+
+def _counts_record(counts: dict[str, dict[int, int]]) -> R.ActionCountsRecord:
+    return R.ActionCountsRecord(
+        bureaus=[
+            R.BureauCounts(
+                bureau=bureau,
+                counts=[R.StatusCount(status=s, count=n) for s, n in by_status.items()],
+            )
+            for bureau, by_status in counts.items()
+        ]
+    )
+
+
+def _counts(r: R.ActionCountsRecord) -> dict[str, dict[int, int]]:
+    return {b.bureau: {c.status: c.count for c in b.counts} for b in r.bureaus}
+
+
+# ---------------------------------------------------------------------------- case sets
+
+
+def _node_record(node: CaseSetNode) -> R.CaseSetNodeRecord:
+    return R.CaseSetNodeRecord(
+        members=[
+            R.CaseSetMember(case_id=case_id, rank=None if rank is None else timestamp(rank))
+            for case_id, rank in node.members.items()
+        ],
+        inner=node.children is not None,
+        children=[
+            R.CaseSetChild(
+                next=char,
+                first_case_id=first.case_id,
+                first_rank=None if first.rank is None else timestamp(first.rank),
+            )
+            for char, first in (node.children or {}).items()
+        ],
+    )
+
+
+def _node(r: R.CaseSetNodeRecord) -> CaseSetNode:
+    members = {m.case_id: time_of(m.rank) if m.HasField("rank") else None for m in r.members}
+    if not r.inner:
+        return CaseSetNode(members)
+    children = {
+        c.next: CaseSetFirst(
+            c.first_case_id, time_of(c.first_rank) if c.HasField("first_rank") else None
+        )
+        for c in r.children
+    }
+    return CaseSetNode(members, children)
+
+
+# ---------------------------------------------------------------------------- the rest
+
+
+def _submission_record(s: Submission) -> R.SubmissionRecord:
+    return R.SubmissionRecord(case_id=s.case_id, digest=s.digest)
+
+
+def _submission(r: R.SubmissionRecord) -> Submission:
+    return Submission(r.case_id, r.digest)
+
+
+def _targets_record(targets: dict[str, str]) -> R.TargetsRecord:
+    return R.TargetsRecord(
+        enterprises=[R.TargetEnterprise(uscc=u, name=n) for u, n in targets.items()]
+    )
+
+
+def _targets(r: R.TargetsRecord) -> dict[str, str]:
+    return {e.uscc: e.name for e in r.enterprises}
+
+
+CASE_SET = TableCodec(R.CaseSetNodeRecord, _node_record, _node)
+
+CODECS: dict[str, TableCodec] = {
+    "cases": TableCodec(R.CaseRecord, _case_record, _case),
+    "submissions": TableCodec(R.SubmissionRecord, _submission_record, _submission),
+    "match_index": CASE_SET,
+    "identities": TableCodec(
+        R.IdentitiesRecord, lambda usccs: R.IdentitiesRecord(usccs=usccs), lambda r: list(r.usccs)
+    ),
+    "actions": TableCodec(R.ActionRecord, _action_record, _action),
+    "action_cases": CASE_SET,
+    "action_counts": TableCodec(R.ActionCountsRecord, _counts_record, _counts),
+    "targets": TableCodec(R.TargetsRecord, _targets_record, _targets),
+    "watched": TableCodec(
+        R.WatchedRecord,
+        lambda pending: R.WatchedRecord(pending=_named_times(pending)),
+        lambda r: _times_by_name(r.pending),
+    ),
+    "listed": TableCodec(
+        R.ListingsRecord,
+        lambda ids: R.ListingsRecord(listing_ids=ids),
+        lambda r: list(r.listing_ids),
+    ),
+}

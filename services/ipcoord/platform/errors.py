@@ -56,11 +56,6 @@ class InvalidInput(DomainError):
         self.violations = violations
 
 
-def code_name(code: int) -> str:
-    """'ILLEGAL_TRANSITION' for REFUSAL_CODE_ILLEGAL_TRANSITION: for logs and messages."""
-    return common_pb2.RefusalCode.Name(code).removeprefix("REFUSAL_CODE_")
-
-
 _BY_CODE = {
     common_pb2.REFUSAL_CODE_NOT_FOUND: NotFound,
     common_pb2.REFUSAL_CODE_NOT_PERMITTED: NotPermitted,

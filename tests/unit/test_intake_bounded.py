@@ -218,6 +218,38 @@ def test_30000_cases_of_one_repeat_seller_keep_the_match_index_small_and_exact()
     assert max(t.largest().values()) < SMALL
 
 
+def test_30000_cases_of_one_bureau_keep_its_case_set_small_and_follow_transfers():
+    t = tables()
+    state = t.state
+    cases = []
+    for i in range(MANY):
+        handler = ("ipb-sz", "ipb-gd", "amr-sz")[i % 3]  # every case submitted by ipb-sz
+        cases.append(file(t, f"B{i:05d}", handler, respondent_uscc=uscc(i)))
+        if i + 1 == 1_000:
+            at_1000 = t.largest()
+    at_30000 = t.largest()
+    assert_bounded(at_1000, at_30000)
+    assert list(state.cases_of_bureau("ipb-sz")) == sorted(cases)
+    assert list(state.cases_of_bureau("ipb-gd")) == sorted(cases[1::3])
+
+    # A transfer moves a case between handlers' sets; the submitter keeps it.
+    moved = cases[1:3000:3]  # ipb-gd's, to amr-sz
+    for case_id in moved:
+        apply(t, S.CaseTransferred(case_id=case_id, from_bureau="ipb-gd", to_bureau="amr-sz"))
+    apply(t, S.CaseTransferred(case_id=moved[0], from_bureau="ipb-gd", to_bureau="amr-sz"))
+    back = cases[2:300:3]  # amr-sz's, to ipb-sz which submitted them: amr-sz lets go
+    for case_id in back:
+        apply(t, S.CaseTransferred(case_id=case_id, from_bureau="amr-sz", to_bureau="ipb-sz"))
+    assert list(state.cases_of_bureau("ipb-sz")) == sorted(cases)
+    assert list(state.cases_of_bureau("ipb-gd")) == sorted(set(cases[1::3]) - set(moved))
+    amr = (set(cases[2::3]) - set(back)) | set(moved)
+    assert list(state.cases_of_bureau("amr-sz")) == sorted(amr)
+    middle = sorted(amr)[len(amr) // 2]
+    page = list(zip(range(20), state.cases_of_bureau("amr-sz", after=middle), strict=False))
+    assert [c for _, c in page] == sorted(amr)[len(amr) // 2 + 1 : len(amr) // 2 + 21]
+    assert max(t.largest().values()) < SMALL
+
+
 def test_30000_reports_linked_into_one_case_keep_it_one_small_record():
     t = tables()
     state = t.state
@@ -296,6 +328,49 @@ def _check_orders(ops, rng) -> None:
     assert list(caseset.items(live, "k")) == sorted(final.items())
     for after in ["", "a", "ab", "abd", "b", "c1", "z"]:
         assert list(caseset.ids(live, "k", after=after)) == sorted(c for c in final if c > after)
+
+
+_changes = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "ab", "b", "ba", "bb", "c0", "c1", "c2", "c3", "abc", "d"]),
+        st.one_of(st.just("remove"), st.none(), st.integers(0, 5)),
+    ),
+    max_size=60,
+)
+
+
+@given(_changes, st.randoms(use_true_random=False))
+@settings(max_examples=300, deadline=None)
+def test_a_case_set_after_removals_is_the_one_its_remaining_members_build(changes, rng):
+    """Ids added, re-ranked and removed: the values are those adding the members left, in any
+    order, writes; removing an id not in the set (again) writes nothing."""
+    with mock.patch.object(caseset, "LEAF_SIZE", 2):
+        live: dict = {}
+        final: dict = {}
+        for case_id, change in changes:
+            if change == "remove":
+                caseset.remove(live, "k", case_id)
+                final.pop(case_id, None)
+            else:
+                caseset.add(live, "k", case_id, _at(change))
+                final[case_id] = _at(change)
+        built: dict = {}
+        members = list(final.items())
+        rng.shuffle(members)
+        for case_id, rank in members:
+            caseset.add(built, "k", case_id, rank)
+        assert live == built
+        ranked = [(rank, c) for c, rank in final.items() if rank is not None]
+        assert caseset.first(live, "k") == (min(ranked)[1] if ranked else "")
+        for after in ["", "ab", "b", "c1", "z"]:
+            assert list(caseset.ids(live, "k", after=after)) == sorted(
+                c for c in final if c > after
+            )
+        before = dict(live)
+        for case_id, _ in changes:
+            if case_id not in final:
+                caseset.remove(live, "k", case_id)
+        assert live == before
 
 
 def test_case_set_values_stay_small_and_the_shape_shallow():

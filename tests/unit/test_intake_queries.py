@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import random
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
-from ipcoord.intake import queries
+from ipcoord.intake import caseset, matching, queries
 from ipcoord.intake.domain import Command, Meta, Rules, case_id_for, decide, evolve
 from ipcoord.intake.keys import command_key, fact_key, submission_key
 from ipcoord.intake.state import IntakeState
 from ipcoord.platform import codec
 from ipcoord.platform.bureaus import BureauRegistry
-from ipcoord.platform.errors import InvalidInput, NotFound
+from ipcoord.platform.errors import DomainError, InvalidInput, NotFound
 from ipcoord.v1 import intake_pb2 as S
 from support.reports import report, uscc
 
@@ -43,16 +46,21 @@ def state() -> IntakeState:
     return state
 
 
-def _cases(state: IntakeState, **filters) -> list[str]:
+def _cases(state: IntakeState, page_size: int = 2, **filters) -> list[str]:
     """Every case id the filters give, page by page (two a page)."""
-    request, found = S.ListCasesRequest(**filters), []
-    request.page.page_size = 2
+    return [c for page in _pages(state, page_size, **filters) for c in page]
+
+
+def _pages(state: IntakeState, page_size: int, **filters) -> list[list[str]]:
+    request, pages = S.ListCasesRequest(**filters), []
+    request.page.page_size = page_size
     while True:
         page = queries.list_cases(state, request)
-        found += [c.case_id for c in page.cases]
-        assert len(page.cases) <= 2
+        pages.append([c.case_id for c in page.cases])
+        assert len(page.cases) <= page_size
         if not page.next_page_token:
-            return found
+            return pages
+        assert page.next_page_token == page.cases[-1].case_id
         request.page.page_token = page.next_page_token
 
 
@@ -77,6 +85,103 @@ def test_list_cases_filters_by_bureau_status_action_and_respondent(state):
     assert _cases(state, action_id="A1", bureau="amr-sz") == amr
     assert _cases(state, respondent_uscc=uscc(1).lower()) == [case_id_for("ipb-sz", "R1")]
     assert _cases(state, respondent_uscc=uscc(1), bureau="amr-sz") == []
+
+
+_BUREAUS = ["ipb-sz", "amr-sz", "ipb-gd", "amr-sh"]
+
+
+def _brute_force(state: IntakeState, request: S.ListCasesRequest) -> list[str]:
+    """What ListCases gave before any index by bureau: every case, filtered one by one (an
+    action, else a respondent, names the cases; bureau and status are checked on each)."""
+    found = []
+    for case_id in sorted(state.cases):
+        case = state.cases[case_id]
+        if request.action_id:
+            if request.action_id not in case.action_ids:
+                continue
+        elif request.respondent_uscc:
+            key = matching.uscc_key(request.respondent_uscc)
+            if key not in state.with_identities(case.match_keys):
+                continue
+        if request.bureau and request.bureau not in (case.handling_bureau, case.submitting_bureau):
+            continue
+        if request.status and case.status != request.status:
+            continue
+        found.append(case_id)
+    return found
+
+
+def _busy_state(rng: random.Random) -> IntakeState:
+    """Cases filed by several bureaus, handled by others, accepted, rejected, enrolled,
+    identified, and transferred, some several times and some back to their submitter."""
+    state = IntakeState()
+    for i in range(160):
+        submitter = rng.choice(_BUREAUS)
+        handling = rng.choice(["", *_BUREAUS])
+        # A report sharing a key with an open case would be linked into it: keys of its own,
+        # and every fourth case known by its seller only until someone identifies it.
+        respondent = "" if i % 4 == 0 else uscc(i)
+        body = report(f"R{i}", respondent_uscc=respondent, seller=f"s{i}", handling=handling)
+        run(state, body, submitter)
+    # Launched after the filings: enrolled by hand only.
+    launch = S.LaunchSpecialAction(action_id="A1", title="t", participating_bureaus=_BUREAUS)
+    launch.starts_at.FromDatetime(T0 - timedelta(days=1))
+    launch.ends_at.FromDatetime(T0 + timedelta(days=30))
+    run(state, launch, "ipb-sz")
+    for bureau in _BUREAUS[1:]:
+        run(state, S.JoinSpecialAction(action_id="A1"), bureau)
+    for _ in range(400):
+        case = state.cases[rng.choice(sorted(state.cases))]
+        kind = rng.choice(["transfer", "transfer", "accept", "reject", "enrol", "identify"])
+        body = {
+            "transfer": S.TransferCase(
+                case_id=case.case_id,
+                to_bureau=rng.choice([case.submitting_bureau, *_BUREAUS]),
+                reason="r",
+            ),
+            "accept": S.AcceptCase(case_id=case.case_id),
+            "reject": S.RejectCase(case_id=case.case_id, reason="r"),
+            "enrol": S.EnrollCases(action_id="A1", case_ids=[case.case_id]),
+            "identify": S.IdentifyRespondent(
+                online_identifier={"platform": "taobao", "seller_id": f"s{rng.randrange(160)}"},
+                entity={"uscc": uscc(1000 + rng.randrange(3))},
+            ),
+        }[kind]
+        with contextlib.suppress(DomainError):  # a refused command changes nothing
+            run(state, body, case.handling_bureau)
+    return state
+
+
+def test_list_cases_pages_give_what_filtering_every_case_gives():
+    """Every page of every filter combination, on a state built by decide and evolve with
+    transfers, against a brute-force filter over all cases; small case-set nodes so the sets
+    split and, as cases are transferred away, fall back to leaves."""
+    with mock.patch.object(caseset, "LEAF_SIZE", 4):
+        state = _busy_state(random.Random(7))
+        transferred = [c for c in state.cases.values() if "transferred" in str(c.history)]
+        assert len(transferred) > 40
+        combos = itertools.product(
+            ["", *_BUREAUS, "customs-gz"],
+            [0, S.CASE_STATUS_FILED, S.CASE_STATUS_ACCEPTED, S.CASE_STATUS_REJECTED],
+            ["", "A1"],
+            ["", uscc(5), uscc(1000), uscc(1001)],
+        )
+        for bureau, status, action_id, respondent in combos:
+            filters = dict(
+                bureau=bureau, status=status, action_id=action_id, respondent_uscc=respondent
+            )
+            expected = _brute_force(state, S.ListCasesRequest(**filters))
+            for size in (1, 3, 50):
+                pages = _pages(state, size, **filters)
+                assert [c for page in pages for c in page] == expected, (filters, size)
+                assert all(len(page) == size for page in pages[:-1])
+                assert pages[-1] or len(pages) == 1  # no empty last page
+        # And each bureau's case set is the one its cases as they stand would build.
+        rebuilt: dict = {}
+        for case in state.cases.values():
+            for bureau in (case.handling_bureau, case.submitting_bureau):
+                caseset.add(rebuilt, bureau, case.case_id)
+        assert state.bureau_cases == rebuilt
 
 
 def test_respondent_history_by_uscc_or_identified_seller(state):

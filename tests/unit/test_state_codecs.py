@@ -74,6 +74,7 @@ VALUES = {
         dataclasses.replace(ACTION, members=["ipb-sz"], concluded=True, summary="s"),
     ],
     "action_cases": [LEAF, INNER],
+    "bureau_cases": [CaseSetNode({"c1": None, "c2": None}), INNER],
     "action_counts": [
         {},
         {"ipb-sz": {intake_pb2.CASE_STATUS_FILED: 3, intake_pb2.CASE_STATUS_CLOSED: 1}},

@@ -15,6 +15,10 @@ case's filing time while it is linkable), None otherwise. The tree's shape and e
 it are a function of the members and their ranks alone, not of the order they came in, so a
 replay of the partitioned log in any interleaving writes the same values.
 
+An id can be taken out again (``remove``: a case transferred away from a bureau). A node whose
+ids, less the one removed, fit in a leaf becomes a leaf again and its children go, so the shape
+stays the one adding the remaining members alone would have built.
+
 Node keys: ``/<name>`` for the root, ``<path>/<name>`` below it, where path is the prefix the
 ids below share (case ids have no ``/``, so a key never reads two ways)."""
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 
 LEAF_SIZE = 64
 
@@ -77,6 +82,59 @@ def add(nodes: Nodes, name: str, case_id: str, rank: datetime | None = None) -> 
         held = _first(parent)
 
 
+def remove(nodes: Nodes, name: str, case_id: str) -> None:
+    """Take ``case_id`` out of the set ``name``, leaving the values adding the other members
+    would have written: an id not in the set writes nothing. Costs the path to the id, and
+    where a node falls back to a leaf, reading the (at most LEAF_SIZE) ids below it."""
+    path, trail = "", []  # trail: (path, node) of the inner nodes above the id's node
+    while True:
+        node = nodes.get(_key(name, path))
+        if node is None:
+            return
+        if node.children is None or case_id == path:
+            break
+        trail.append((path, node))
+        path += case_id[len(path)]
+    if case_id not in node.members:
+        return
+    # Inner nodes hold more than LEAF_SIZE ids below them; those left with LEAF_SIZE become
+    # leaves. Deepest first: an ancestor holds at least as many, so the first that keeps more
+    # than LEAF_SIZE ends the search.
+    top = None
+    for upper, held in reversed([*trail, (path, node)]):
+        if held.children is None:
+            continue
+        if sum(1 for _ in islice(_walk(nodes, name, upper, ""), LEAF_SIZE + 2)) > LEAF_SIZE + 1:
+            break
+        top = upper
+    if top is None:
+        node = CaseSetNode({c: r for c, r in node.members.items() if c != case_id}, node.children)
+    else:
+        path, node = top, CaseSetNode(dict(_walk(nodes, name, top, "")))
+        del node.members[case_id]
+        for below in list(_paths_below(nodes, name, top)):
+            del nodes[_key(name, below)]
+        trail = [(upper, held) for upper, held in trail if len(upper) < len(top)]
+    if node.members or node.children:
+        nodes[_key(name, path)] = node
+        first_below: CaseSetFirst | None = _first(node)
+    else:
+        del nodes[_key(name, path)]  # an empty leaf: no node, as if never opened
+        first_below = None
+    for parent_path, parent in reversed(trail):
+        char = path[len(parent_path)]
+        if parent.children.get(char) == first_below:
+            return  # the first below did not change: nothing above does
+        children = {
+            c: first_below if c == char else f
+            for c, f in parent.children.items()
+            if c != char or first_below is not None
+        }
+        parent = CaseSetNode(parent.members, children)
+        nodes[_key(name, parent_path)] = parent
+        path, first_below = parent_path, _first(parent)
+
+
 def first(nodes: Nodes, name: str) -> str:
     """The candidate with the smallest (rank, id), "" if none: one read."""
     root = nodes.get(_key(name, ""))
@@ -106,6 +164,13 @@ def _walk(nodes: Nodes, name: str, path: str, after: str):
         if below < after[: len(below)]:
             continue  # every id below sorts before ``after``
         yield from _walk(nodes, name, below, after)
+
+
+def _paths_below(nodes: Nodes, name: str, path: str) -> Iterator[str]:
+    node = nodes.get(_key(name, path))
+    for char in (node.children or ()) if node is not None else ():
+        yield path + char
+        yield from _paths_below(nodes, name, path + char)
 
 
 def _split(nodes: Nodes, name: str, path: str, node: CaseSetNode) -> CaseSetNode:

@@ -25,7 +25,9 @@ def get_case(state: IntakeState, case_id: str) -> S.CaseView:
 
 def list_cases(state: IntakeState, request: S.ListCasesRequest) -> S.ListCasesResponse:
     """A page of cases in ascending case id after the page token, filtered by bureau (handling
-    or submitting) and status; the next page's token is the page's last case id, "" at the end."""
+    or submitting), status, action and respondent; the next page's token is the page's last
+    case id, "" at the end. It pages through one case set (``_candidates``) and checks the
+    other filters case by case, so it reads the cases of that set up to the page's end."""
     size = min(request.page.page_size or DEFAULT_PAGE, MAX_PAGE)
     page, next_token = [], ""
     for case_id in _candidates(state, request, after=request.page.page_token):
@@ -47,12 +49,16 @@ def list_cases(state: IntakeState, request: S.ListCasesRequest) -> S.ListCasesRe
 
 
 def _candidates(state: IntakeState, request: S.ListCasesRequest, *, after: str) -> Iterator[str]:
-    """Ascending case ids after ``after``. By action or respondent: read from that action's or
-    key's case set, as many nodes as the page needs; otherwise every case."""
+    """Ascending case ids after ``after``, from the narrowest case set the request names (an
+    action's cases, else a respondent's, else a bureau's), as many nodes as the page needs.
+    With none of them (no filter, or status alone) every case id is listed and sorted: a scan.
+    An action given with a respondent lists the action's cases, the respondent is not checked."""
     if request.action_id:
         return state.cases_of_action(request.action_id, after=after)
     if request.respondent_uscc:
         return state.cases_with_key(matching.uscc_key(request.respondent_uscc), after=after)
+    if request.bureau:
+        return state.cases_of_bureau(request.bureau, after=after)
     return iter(sorted(c for c in state.cases if c > after))
 
 

@@ -110,6 +110,9 @@ class IntakeState:
     # A case set per action: the cases enrolled (kept apart from Action so enrolment commutes
     # with launch).
     action_cases: MutableMapping[str, CaseSetNode] = field(default_factory=dict)
+    # A case set per bureau: the cases it handles or submitted (ListCases by bureau pages
+    # through it). A transfer moves a case between handlers' sets; its submitter keeps it.
+    bureau_cases: MutableMapping[str, CaseSetNode] = field(default_factory=dict)
     # action id -> handling bureau -> CaseStatus -> enrolled cases: progress, kept by evolve.
     action_counts: MutableMapping[str, dict[str, dict[int, int]]] = field(default_factory=dict)
     # center -> {USCC: name}
@@ -131,6 +134,10 @@ class IntakeState:
     def cases_of_action(self, action_id: str, *, after: str = "") -> Iterator[str]:
         """The cases enrolled in an action, ascending, from ``after`` on."""
         return caseset.ids(self.action_cases, action_id, after=after)
+
+    def cases_of_bureau(self, bureau: str, *, after: str = "") -> Iterator[str]:
+        """The cases a bureau handles or submitted, ascending, from ``after`` on."""
+        return caseset.ids(self.bureau_cases, bureau, after=after)
 
     def with_identities(self, keys: list[str]) -> list[str]:
         """``keys`` plus the USCC keys their online identifiers were identified as: an

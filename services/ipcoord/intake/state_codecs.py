@@ -200,6 +200,7 @@ CODECS: dict[str, TableCodec] = {
     ),
     "actions": TableCodec(R.ActionRecord, _action_record, _action),
     "action_cases": CASE_SET,
+    "bureau_cases": CASE_SET,
     "action_counts": TableCodec(R.ActionCountsRecord, _counts_record, _counts),
     "targets": TableCodec(R.TargetsRecord, _targets_record, _targets),
     "watched": TableCodec(

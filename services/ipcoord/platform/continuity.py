@@ -1,13 +1,12 @@
 """A single writer must see every record of its partitions, in order. This guard notices when
 the consumer skipped some and stops the process before the skip can be committed.
 
-Why: faust-streaming's fetch loop (``Consumer._drain_messages``) can drop a fetched record
-when flow is suspended while the record waits for room in the stream buffer, yet it advances
-its read offset; the next record then opens a "gap" that Faust counts as acknowledged at the
-next commit (its gap handling exists for compacted topics and transaction markers). Under
-kill -9 and restart load this lost whole runs of submissions (tests/faults). Offsets can also
-skip legitimately (transaction markers, aborted records), so a skip is checked against the
-partition itself before the process gives up."""
+Why: after a restart with a backlog, faust-streaming 0.15 can hand the stream the committed
+record and then one hundreds of offsets further on, and a later commit covers the records in
+between (docs/intake.md, "What survives a crash"). Under kill -9 and restart load this lost
+whole runs of submissions (tests/faults). Offsets can also skip legitimately (transaction
+markers, aborted records), so a skip is checked against the partition itself before the
+process gives up."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """How a fact about one case is applied, whichever sub-domain decided it: the sub-domain's
 change to the case (its ``CASE_CHANGES``), a history entry, the write-back, then what follows
 the case as it now stands: its watched deadlines (fast_track), its action memberships and
-progress counts (actions), its rank in the match index (tracing). Each of those is a function
-of the cases as they stand, whatever order the facts came in, and a fact applied twice finds
-nothing to change the second time."""
+progress counts (actions), its rank in the match index (tracing), the case sets of the bureaus
+handling and submitting it (lifecycle). Each of those is a function of the cases as they
+stand, whatever order the facts came in, and a fact applied twice finds nothing to change the
+second time."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from functools import partial
 
 from google.protobuf.message import Message
 
-from ipcoord.intake.domain import actions, fast_track, tracing
+from ipcoord.intake.domain import actions, fast_track, lifecycle, tracing
 from ipcoord.intake.domain.shared import Meta, history, standing
 from ipcoord.intake.state import Case, IntakeState
 
@@ -37,3 +38,4 @@ def _apply(state: IntakeState, e: Message, meta: Meta, *, change: CaseChange) ->
     if standing(case) != before:
         actions.follow(state, case, before)
         tracing.follow(state, case, before)
+        lifecycle.follow(state, case, before)

@@ -9,7 +9,7 @@ import hashlib
 from google.protobuf.message import Message
 
 from ipcoord.intake import matching, normalise
-from ipcoord.intake.domain import actions, fast_track, tracing
+from ipcoord.intake.domain import actions, fast_track, lifecycle, tracing
 from ipcoord.intake.domain.shared import Command, Meta, Rules, history
 from ipcoord.intake.keys import case_id_for, submission_key
 from ipcoord.intake.state import LINKED_REPORTS_KEPT, MATCH_KEYS_KEPT, Case, IntakeState, Submission
@@ -108,6 +108,7 @@ def _on_filed(state: IntakeState, e: S.CaseFiled, meta: Meta) -> None:
     ref = submission_key(e.submitting_bureau, e.report.external_ref)
     state.submissions[ref] = Submission(e.case_id, report_digest(e.report))
     tracing.index_all(state, keys, case)
+    lifecycle.index_bureaus(state, case)
 
 
 def _on_linked(state: IntakeState, e: S.ReportLinked, meta: Meta) -> None:

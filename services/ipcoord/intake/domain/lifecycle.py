@@ -1,11 +1,13 @@
 """A case's lifecycle, by its handling bureau: accept or reject, assign, investigate, decide,
-close; transfer to another bureau and add evidence along the way."""
+close; transfer to another bureau and add evidence along the way. Keeps each bureau's case set
+(the cases it handles or submitted), which a transfer moves."""
 
 from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from ipcoord.intake.domain.shared import Command, Rules, require
+from ipcoord.intake import caseset
+from ipcoord.intake.domain.shared import Command, Rules, Standing, require
 from ipcoord.intake.state import OPEN_STATUSES, Case, IntakeState
 from ipcoord.intake.validation import check_evidence, check_known_bureau, validate_decision
 from ipcoord.platform.errors import IllegalTransition, InvalidInput, NotFound, NotPermitted
@@ -147,3 +149,24 @@ def _change(case: Case, e: Message) -> str:
 
 # How each fact changes the case it is about (case_facts.py applies them).
 CASE_CHANGES = {t: _change for t in (*_STATUS_AFTER, S.CaseTransferred, S.EvidenceAdded)}
+
+
+# ------------------------------------------------------------------------------ bureaus' cases
+
+
+def index_bureaus(state: IntakeState, case: Case) -> None:
+    """A filed case joins the case sets of the bureau handling it and of the one that
+    submitted it (ListCases by bureau)."""
+    for bureau in dict.fromkeys([case.handling_bureau, case.submitting_bureau]):
+        caseset.add(state.bureau_cases, bureau, case.case_id)
+
+
+def follow(state: IntakeState, case: Case, before: Standing) -> None:
+    """A transfer moves the case from its former handler's set to its new handler's; the
+    submitter keeps it. A function of the case as it now stands: the same fact again (its
+    handler unchanged) moves nothing."""
+    if before.handling_bureau == case.handling_bureau:
+        return
+    caseset.add(state.bureau_cases, case.handling_bureau, case.case_id)
+    if before.handling_bureau != case.submitting_bureau:
+        caseset.remove(state.bureau_cases, before.handling_bureau, case.case_id)

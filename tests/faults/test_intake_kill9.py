@@ -71,10 +71,8 @@ class Supervisor:
     for instance when Faust skipped records at start, platform/continuity.py) is started
     again; any other exit fails the test."""
 
-    # The continuity guard fail-stops at about half of the starts after a kill -9 under this
-    # backlog (Faust drops records fetched around recovery; docs/intake.md); a run of restarts
-    # is expected, an endless one is a failure.
-    MAX_FAIL_STOPS = 12
+    # The continuity guard's safety net; since platform/faust_patches.py it has not fired here.
+    MAX_FAIL_STOPS = 3
 
     def __init__(self, settings, data_dir: Path, log: Path, port: int) -> None:
         self.env = {

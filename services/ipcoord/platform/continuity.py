@@ -1,12 +1,12 @@
 """A single writer must see every record of its partitions, in order. This guard notices when
 the consumer skipped some and stops the process before the skip can be committed.
 
-Why: after a restart with a backlog, faust-streaming 0.15 can hand the stream the committed
-record and then one hundreds of offsets further on, and a later commit covers the records in
-between (docs/intake.md, "What survives a crash"). Under kill -9 and restart load this lost
-whole runs of submissions (tests/faults). Offsets can also skip legitimately (transaction
-markers, aborted records), so a skip is checked against the partition itself before the
-process gives up."""
+Why: after a restart with a backlog, faust-streaming 0.15 handed the stream the committed
+record and then one hundreds of offsets further on, and a later commit covered the records in
+between (docs/intake.md, "What survives a crash"; fixed in platform/faust_patches.py). This
+guard is the safety net for any other path that skips. Offsets can also skip legitimately
+(transaction markers, aborted records), so a skip is checked against the partition itself
+before the process gives up."""
 
 from __future__ import annotations
 

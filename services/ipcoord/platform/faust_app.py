@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.types import EventT, StreamT
 
-from ipcoord.platform import codec, metrics
+from ipcoord.platform import codec, faust_patches, metrics
 from ipcoord.platform.continuity import ContinuityGuard, SkippedRecords
 from ipcoord.platform.deadletter import DeadLetterSink, dead_letter
 from ipcoord.platform.failstop import fail_stop
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 def create_app(service: str, settings: Settings, **overrides: object) -> faust.App:
     """One Faust app per service process; the consumer group is the app id."""
+    faust_patches.apply()  # records queued during recovery's seek are not dropped
     group = f"{settings.topic_prefix}ipcoord-{service}"
     options: dict[str, object] = {
         "broker": [f"kafka://{s}" for s in settings.bootstrap_servers],

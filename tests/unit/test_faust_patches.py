@@ -7,8 +7,10 @@ from ipcoord.platform import faust_patches
 from mode.utils.queues import FlowControlEvent, FlowControlQueue
 
 
-async def test_resume_clears_queues_only_after_a_suspend():
-    faust_patches.apply()
+async def test_resume_clears_queues_only_after_a_suspend(monkeypatch):
+    monkeypatch.setattr(
+        FlowControlEvent, "resume", faust_patches._resume_clearing_only_after_a_suspend
+    )
     flow = FlowControlEvent()
     flow.resume()
     queue = FlowControlQueue(flow_control=flow, clear_on_resume=True)

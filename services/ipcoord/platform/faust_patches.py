@@ -10,10 +10,18 @@ covered them. In the kill -9 fault test this dropped hundreds of submissions aft
 continuity guard saw 2059 followed by 2323).
 
 The fix: resume clears the queues only when flow control really was suspended (a rebalance
-revoking partitions, where Faust also clears them itself), never when it was running."""
+revoking partitions, where Faust also clears them itself; the first start), never when it was
+running. A record fetched before the seek took effect can now reach the stream twice (once
+from the queue, once fetched again from the committed offset): the intake journal takes the
+second as a redelivery (same offset, same facts) and Faust ignores the second ack; agents of a
+single writer keep concurrency 1 so that order holds.
+
+It is checked against faust-streaming 0.15.x only (pinned in pyproject.toml): another version
+refuses to start until the patch has been re-checked against it."""
 
 from __future__ import annotations
 
+import faust
 from mode.utils.queues import FlowControlEvent
 
 _resume = FlowControlEvent.resume
@@ -26,4 +34,9 @@ def _resume_clearing_only_after_a_suspend(self: FlowControlEvent) -> None:
 
 
 def apply() -> None:
+    if not faust.__version__.startswith("0.15."):
+        raise RuntimeError(
+            f"platform/faust_patches.py was checked against faust-streaming 0.15.x, not "
+            f"{faust.__version__}: re-check the recovery flow it fixes before upgrading"
+        )
     FlowControlEvent.resume = _resume_clearing_only_after_a_suspend

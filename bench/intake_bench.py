@@ -151,7 +151,7 @@ async def intake_end_to_end(store: str, count: int, data: Path, keep=False):
     _preload(settings, count)
     service = await build(settings, tick_interval_s=3600)
     await service.handle.start()
-    rate = await _window(f"(b) intake, {store}", lambda: service.processor.handled, count)
+    rate = await _window(f"(b) intake, {store}", lambda: service.processor.commands_handled, count)
     if keep:
         return rate, service, settings
     await service.handle.stop()

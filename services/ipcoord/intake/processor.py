@@ -89,7 +89,7 @@ class IntakeProcessor:
         self._send_reply = send_reply
         self._on_publish_failure = on_publish_failure
         self._redone = journal.was_clean
-        self.handled = 0  # commands handled since start (benchmarks and probes read it)
+        self.commands_handled = 0  # since start (benchmarks and probes read it)
 
     def redo_uncommitted(self, committed: dict[tuple[str, int], int]) -> int:
         """After an unclean stop, before the first command: apply again, in order, every entry
@@ -135,7 +135,7 @@ class IntakeProcessor:
             facts = list(record.facts)
             acks = await self._send(facts, traceparent)
             self._reply_when_acked(reply_to, env, facts, error, acks)
-            self.handled += 1
+            self.commands_handled += 1
             return
         try:
             facts, error = self._decide_or_relay(env, system)
@@ -154,7 +154,7 @@ class IntakeProcessor:
         self._stage.apply(writes)
         acks = await self._send(facts, traceparent)
         self._reply_when_acked(reply_to, env, facts, error, acks)
-        self.handled += 1
+        self.commands_handled += 1
 
     def _decide_or_relay(
         self, env: codec.Envelope, system: bool

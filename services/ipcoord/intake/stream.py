@@ -15,7 +15,7 @@ from functools import partial
 import faust
 
 from ipcoord.intake.keys import CLOCK, reply_key
-from ipcoord.intake.processor import IntakeProcessor
+from ipcoord.intake.processor import RELAYED, IntakeProcessor
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
 from ipcoord.platform.continuity import ContinuityGuard
@@ -29,7 +29,6 @@ from ipcoord.v1 import intake_pb2
 
 SERVICE = "intake"
 SYSTEM_ACTOR = "ipcoord-intake"
-_RELAYED_BODIES = ("serious_dishonesty_listed", "listing_removed")
 
 
 def tick(now: datetime | None = None) -> codec.Envelope:
@@ -128,7 +127,7 @@ def register_agents(
 
     async def relay_listing(env: codec.Envelope, event) -> None:
         # Listings decide fast-track, so they join the single writer's order.
-        if env.WhichOneof("body") in _RELAYED_BODIES:
+        if isinstance(codec.body_of(env), RELAYED):
             traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
             await send_control(env, traceparent)
 

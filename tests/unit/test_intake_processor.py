@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 from ipcoord.intake.domain import Rules, case_id_for
 from ipcoord.intake.processor import IntakeProcessor
-from ipcoord.intake.state import IntakeState
+from ipcoord.intake.state import DERIVED_INDEXES, IntakeState
 from ipcoord.platform import codec
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.journal import Journal, Source
@@ -29,9 +29,12 @@ class Service:
         self.published: list[codec.Envelope] = []
         self.journal = Journal(journal_path)
         stage = Stage()
+        # The derived indexes are the replica's own, in memory (as in main.py).
         self.state = IntakeState(
             **{
-                f.name: stage.wrap(f.name, tables.setdefault(f.name, {}))
+                f.name: stage.wrap(
+                    f.name, {} if f.name in DERIVED_INDEXES else tables.setdefault(f.name, {})
+                )
                 for f in dataclasses.fields(IntakeState)
             }
         )
@@ -97,8 +100,39 @@ async def test_after_a_crash_uncommitted_entries_are_applied_again(tmp_path):
     # The journal's copies (each in its table's encoding) are the values that were written.
     assert restarted.state.cases[case_2] == lost_case
     assert restarted.state.submissions["ipb-sz/P-2"] == lost_submission
-    await restarted.handle(_submission("P-3", 3), 2)
+    await restarted.handle(_submission("P-3", 2), 2)  # P-2's respondent
     assert not restarted.processor.needs_redo
+    # The indexes were rebuilt after the redo: the report joins the case put back.
+    assert restarted.published[-1].event_type == "ipcoord.v1.ReportLinked"
+    assert restarted.published[-1].subject_key == case_2
+
+
+def _fact_types(service: Service, since: int) -> list[str]:
+    return [e.event_type for e in service.published[since:]]
+
+
+async def test_a_replica_that_gains_the_partition_traces_against_cases_it_never_handled(
+    tmp_path,
+):
+    tables: dict = {}
+    first = Service(tables, tmp_path / "first")
+    await first.handle(_submission("P-1", 1), 0)
+    # The tables as the changelog gives them to the next owner; its indexes start empty.
+    second = Service(tables, tmp_path / "second")
+    await second.handle(_submission("P-2", 1), 1)  # the same respondent
+    assert _fact_types(second, 0) == ["ipcoord.v1.ReportLinked"]
+
+
+async def test_indexes_marked_stale_are_rebuilt_from_cases_written_elsewhere(tmp_path):
+    tables: dict = {}
+    owner = Service(tables, tmp_path / "owner")
+    await owner.handle(_submission("P-1", 1), 0)
+    # A rebalance: another replica owned the partition for a while and filed P-2.
+    await Service(tables, tmp_path / "other").handle(_submission("P-2", 2), 1)
+    owner.processor.indexes_stale()  # the partition is assigned back
+    await owner.handle(_submission("P-3", 2), 2)
+    assert _fact_types(owner, 1) == ["ipcoord.v1.ReportLinked"]
+    assert owner.published[-1].subject_key == case_id_for("ipb-sz", "P-2")
 
 
 async def test_a_clean_stop_needs_no_redo(tmp_path):

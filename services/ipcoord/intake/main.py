@@ -13,7 +13,7 @@ from faust.types import TP
 from ipcoord.intake.api import CaseIntakeServicer
 from ipcoord.intake.domain import Rules
 from ipcoord.intake.processor import SERVICE, IntakeProcessor
-from ipcoord.intake.state import IntakeState
+from ipcoord.intake.state import DERIVED_INDEXES, IntakeState
 from ipcoord.intake.state_codecs import CODECS
 from ipcoord.intake.stream import (
     IntakeTopics,
@@ -102,9 +102,13 @@ async def build(
         return app.Table(name, partitions=1, default=None, value_type=_VALUE_TYPES[name])
 
     # The domain writes through the stage; the processor journals and then applies the writes.
+    # The derived indexes are plain dicts, rebuilt from the cases (domain/indexes.py).
     stage = Stage()
     state = IntakeState(
-        **{f.name: stage.wrap(f.name, table(f.name)) for f in dataclasses.fields(IntakeState)}
+        **{
+            f.name: stage.wrap(f.name, {} if f.name in DERIVED_INDEXES else table(f.name))
+            for f in dataclasses.fields(IntakeState)
+        }
     )
     # On disk next to the tables, whatever the store: it is what a crash cannot take away.
     journal = Journal(settings.data_dir / SERVICE / "journal")
@@ -138,11 +142,20 @@ async def build(
     inbox = ReplyInbox(settings, INTAKE_REPLIES)
     writer_partition = TP(full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), 0)
 
+    @app.on_partitions_assigned.connect
+    def _tables_may_have_changed(sender, assigned, **kwargs) -> None:
+        # Another replica may have written the tables while this one did not own them.
+        processor.indexes_stale()
+
     def holds_state() -> bool:
         # Only the replica that owns the single writer's partition has intake's tables, and
         # only once they are recovered (a lookup must never answer from a half-read table).
-        recovered = app.tables.recovery.completed.is_set()
-        return recovered and writer_partition in app.assignor.assigned_actives()
+        recovery = app.tables.recovery
+        recovered = recovery.completed.is_set() and not recovery.in_recovery
+        if not (recovered and writer_partition in app.assignor.assigned_actives()):
+            return False
+        processor.ensure_indexes()  # after an assignment, the first lookup may rebuild them
+        return True
 
     servicer = CaseIntakeServicer(
         state, identity, command_sender(topics.submissions), inbox, clock, holds_state

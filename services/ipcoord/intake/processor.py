@@ -4,16 +4,18 @@ publish, idempotent by the command's event id, crash-safe through the journal.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from google.protobuf.message import Message
 
 from ipcoord.intake.answers import answer
-from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve
+from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve, indexes
 from ipcoord.intake.keys import fact_key
-from ipcoord.intake.state import IntakeState
+from ipcoord.intake.state import DERIVED_INDEXES, IntakeState
 from ipcoord.intake.state_codecs import CODECS
 from ipcoord.platform import codec, metrics
 from ipcoord.platform.errors import DomainError, InvalidInput, Violation, from_refusal, to_refusal
@@ -89,7 +91,31 @@ class IntakeProcessor:
         self._send_reply = send_reply
         self._on_publish_failure = on_publish_failure
         self._redone = journal.was_clean
+        # The derived indexes (domain/indexes.py) live in memory: rebuilt from the cases
+        # before the first command or lookup after each assignment and after a redo.
+        self._indexes_fresh = False
         self.commands_handled = 0  # since start (benchmarks and probes read it)
+
+    def indexes_stale(self) -> None:
+        """The tables may have changed behind the indexes' back (a rebalance: another replica
+        may have written them meanwhile, and recovery read its changes from the changelog)."""
+        self._indexes_fresh = False
+
+    def ensure_indexes(self) -> None:
+        """Rebuild the derived indexes from the cases table if they may be stale. Runs between
+        commands (the stage is empty) and blocks the loop while it reads every case: about
+        what a changelog recovery of the same cases costs, once per assignment."""
+        if self._indexes_fresh:
+            return
+        started = time.perf_counter()
+        derived = {name: self._stage.table(name) for name in DERIVED_INDEXES}
+        tables = dataclasses.replace(self.state, cases=self._stage.table("cases"), **derived)
+        count = indexes.rebuild(tables)
+        self._indexes_fresh = True
+        log.info(
+            "derived indexes rebuilt from the cases",
+            extra={"cases": count, "seconds": round(time.perf_counter() - started, 3)},
+        )
 
     def redo_uncommitted(self, committed: dict[tuple[str, int], int]) -> int:
         """After an unclean stop, before the first command: apply again, in order, every entry
@@ -99,6 +125,7 @@ class IntakeProcessor:
             self._stage.apply(_writes(journal_pb2.JournalEntry.FromString(entry.payload)))
             count += 1
         self._redone = True
+        self._indexes_fresh = False  # the cases may have changed
         log.info("journal entries applied again after an unclean stop", extra={"count": count})
         return count
 
@@ -118,6 +145,7 @@ class IntakeProcessor:
         """``source``: the command's record; ``traceparent``: its trace context, so the facts
         continue the caller's trace; ``system``: it came from intake's own control topic;
         ``reply_to``: the replica a gRPC caller waits on."""
+        self.ensure_indexes()
         done = self._journal.get(env.event_id)
         if done is not None:
             # Redelivered after a crash or rebalance (or sent again by its sender): its effects
@@ -148,7 +176,7 @@ class IntakeProcessor:
             digest=_body_digest(env),
             facts=facts,
             refused=to_refusal(error) if error else None,
-            writes=[_table_write(write) for write in writes],
+            writes=[_table_write(write) for write in writes if write[0] in CODECS],
         )
         self._journal.append(env.event_id, source, record.SerializeToString())
         self._stage.apply(writes)
@@ -275,7 +303,8 @@ class IntakeProcessor:
 
 
 def _table_write(write: Write) -> journal_pb2.TableWrite:
-    """A table write as the journal keeps it: the value in the table's own encoding."""
+    """A table write as the journal keeps it: the value in the table's own encoding. Only
+    stored tables are journaled; the derived indexes are rebuilt after a redo."""
     name, key, value = write
     if value is DELETED:
         return journal_pb2.TableWrite(table=name, key=key, deleted=True)
@@ -283,9 +312,11 @@ def _table_write(write: Write) -> journal_pb2.TableWrite:
 
 
 def _writes(record: journal_pb2.JournalEntry) -> list[Write]:
+    # Entries written before an index became derived may still name it: skipped.
     return [
         (w.table, w.key, DELETED if w.deleted else CODECS[w.table].decode(w.value))
         for w in record.writes
+        if w.table in CODECS
     ]
 
 

@@ -1,7 +1,9 @@
 """What intake knows: a fold of its own events (and the listings it relays from credit).
 
-Every container is a MutableMapping: plain dicts in unit tests and replays, Faust tables in the
-service. Values are read, changed and written back, so table changelogs see every change."""
+Every container is a MutableMapping: plain dicts in unit tests and replays; in the service,
+Faust tables for what must survive, and in-memory dicts for the DERIVED_INDEXES, which are
+rebuilt from the cases (domain/indexes.py). Values are read, changed and written back through
+the stage (platform/staged.py), so table changelogs see every change."""
 
 from __future__ import annotations
 
@@ -92,6 +94,11 @@ class Submission:
 
     case_id: str
     digest: str
+
+
+# The fields of IntakeState that are functions of the cases (and identities): kept in memory by
+# the service and rebuilt from the cases table, never stored (domain/indexes.py).
+DERIVED_INDEXES = ("match_index", "action_cases", "bureau_cases", "action_counts")
 
 
 @dataclass

@@ -1,14 +1,15 @@
 """What each of intake's tables stores: its value in the domain (state.py, caseset.py) <-> the
 protobuf message declared for it in protos/ipcoord/v1/intake_state.proto.
 
-CODECS, by table (a field of IntakeState), is what main.py registers as each Faust table's
-serializer and what the processor journals a command's table writes with."""
+CODECS, by table (a field of IntakeState but the DERIVED_INDEXES, which are never stored), is
+what main.py registers as each Faust table's serializer and what the processor journals a
+command's table writes with. (intake_state.proto still declares the case-set and progress-count
+records those indexes were stored as until 2026-11-26; nothing reads them.)"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from ipcoord.intake.caseset import CaseSetFirst, CaseSetNode
 from ipcoord.intake.state import Action, Case, HistoryEntry, Link, Submission
 from ipcoord.platform.table_codec import TableCodec, time_of, timestamp
 from ipcoord.v1 import intake_state_pb2 as R
@@ -118,56 +119,6 @@ def _action(r: R.ActionRecord) -> Action:
     )
 
 
-def _counts_record(counts: dict[str, dict[int, int]]) -> R.ActionCountsRecord:
-    return R.ActionCountsRecord(
-        bureaus=[
-            R.BureauCounts(
-                bureau=bureau,
-                counts=[R.StatusCount(status=s, count=n) for s, n in by_status.items()],
-            )
-            for bureau, by_status in counts.items()
-        ]
-    )
-
-
-def _counts(r: R.ActionCountsRecord) -> dict[str, dict[int, int]]:
-    return {b.bureau: {c.status: c.count for c in b.counts} for b in r.bureaus}
-
-
-# ---------------------------------------------------------------------------- case sets
-
-
-def _node_record(node: CaseSetNode) -> R.CaseSetNodeRecord:
-    return R.CaseSetNodeRecord(
-        members=[
-            R.CaseSetMember(case_id=case_id, rank=None if rank is None else timestamp(rank))
-            for case_id, rank in node.members.items()
-        ],
-        inner=node.children is not None,
-        children=[
-            R.CaseSetChild(
-                next=char,
-                first_case_id=first.case_id,
-                first_rank=None if first.rank is None else timestamp(first.rank),
-            )
-            for char, first in (node.children or {}).items()
-        ],
-    )
-
-
-def _node(r: R.CaseSetNodeRecord) -> CaseSetNode:
-    members = {m.case_id: time_of(m.rank) if m.HasField("rank") else None for m in r.members}
-    if not r.inner:
-        return CaseSetNode(members)
-    children = {
-        c.next: CaseSetFirst(
-            c.first_case_id, time_of(c.first_rank) if c.HasField("first_rank") else None
-        )
-        for c in r.children
-    }
-    return CaseSetNode(members, children)
-
-
 # ---------------------------------------------------------------------------- the rest
 
 
@@ -189,19 +140,13 @@ def _targets(r: R.TargetsRecord) -> dict[str, str]:
     return {e.uscc: e.name for e in r.enterprises}
 
 
-CASE_SET = TableCodec(R.CaseSetNodeRecord, _node_record, _node)
-
 CODECS: dict[str, TableCodec] = {
     "cases": TableCodec(R.CaseRecord, _case_record, _case),
     "submissions": TableCodec(R.SubmissionRecord, _submission_record, _submission),
-    "match_index": CASE_SET,
     "identities": TableCodec(
         R.IdentitiesRecord, lambda usccs: R.IdentitiesRecord(usccs=usccs), lambda r: list(r.usccs)
     ),
     "actions": TableCodec(R.ActionRecord, _action_record, _action),
-    "action_cases": CASE_SET,
-    "bureau_cases": CASE_SET,
-    "action_counts": TableCodec(R.ActionCountsRecord, _counts_record, _counts),
     "targets": TableCodec(R.TargetsRecord, _targets_record, _targets),
     "watched": TableCodec(
         R.WatchedRecord,

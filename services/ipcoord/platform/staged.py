@@ -79,6 +79,11 @@ class Stage:
         self._tables[name] = table
         return Staged(name, table, self)
 
+    def table(self, name: str) -> MutableMapping:
+        """The mapping behind ``name``, for work outside a command (a rebuild of what is
+        derived); writes to it bypass the stage."""
+        return self._tables[name]
+
     def take(self) -> list[Write]:
         writes = [(name, key, value) for (name, key), value in self.pending.items()]
         self.pending = {}

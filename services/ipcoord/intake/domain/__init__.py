@@ -12,6 +12,8 @@ each owning decide and evolve for its facts:
   actions     special actions, enrolment (by hand and by criteria), progress counts
   fast_track  target enterprises, deadlines, the clock's CheckDeadlines, relayed listings
   case_facts  how any fact about a case is applied, and what follows the case's standing
+  indexes     the indexes derivable from the cases, and their rebuild (the service keeps
+              them in memory)
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ the pass-through; the broker and the loaders are other processes).
   (a) domain ceiling: decode, decide (validation included), evolve into dicts, encode the
       facts, in memory; (a') the same through the processor (stage, journal, replies);
   (b) intake end to end, `ipcoord serve`'s configuration, rocksdb and memory stores;
-  (c) a bare aiokafka consume -> produce pass-through with intake's durability model.
+  (c) a bare aiokafka consume -> produce pass-through with intake's durability model;
+  (d) a bare Faust agent with intake's app options and store: two table writes and one send
+      per record, what the framework costs before any of intake's work.
 Then GetCase and ListCases from a load generator in another process against the rocksdb
 service, next to a bare grpc.aio echo server returning replies of the same size.
 """
@@ -38,6 +40,7 @@ from ipcoord.intake.state import IntakeState
 from ipcoord.intake.views import case_view
 from ipcoord.platform import codec
 from ipcoord.platform.errors import DomainError
+from ipcoord.platform.faust_app import create_app, envelope_topic
 from ipcoord.platform.journal import Journal, Source
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics
 from ipcoord.platform.logs import configure_logging
@@ -197,6 +200,36 @@ async def passthrough(count: int, data: Path) -> Rate:
         delete_prefixed(settings)
 
 
+async def faust_baseline(count: int, data: Path) -> Rate:
+    """(d) What the framework costs alone: a bare Faust agent with intake's app options and
+    the rocksdb store, two table writes and one send per record (a filing's stored writes and
+    fact), no domain, no journal."""
+    settings = _settings("rocksdb://", data)
+    ensure_topics(settings)
+    _preload(settings, count)
+    app = create_app("bench-faust", settings)
+    table = app.Table("baseline", partitions=1, default=None, key_type=bytes, value_type=bytes)
+    source = envelope_topic(app, INTAKE_SUBMISSIONS, settings)
+    out = envelope_topic(app, CASES, settings)
+    seen = 0
+
+    @app.agent(source)
+    async def forward(stream):
+        nonlocal seen
+        async for event in stream.events():
+            table[event.key] = event.value[:300]
+            table[event.key + b"/index"] = event.key
+            await out.send(key=event.key, value=event.value)
+            seen += 1
+
+    await app.start()
+    try:
+        return await _window("(d) bare Faust agent, 2 writes", lambda: seen, count)
+    finally:
+        await app.stop()
+        delete_prefixed(settings)
+
+
 def _grpc_load(port: int, method: str, requests: list[bytes], seconds: float, workers: int):
     with tempfile.NamedTemporaryFile("w", suffix=".hex", delete=False) as f:
         f.write("\n".join(r.hex() for r in requests))
@@ -264,6 +297,7 @@ async def main(count: int, seconds: float, workers: int) -> None:
 
     rates = [domain_ceiling(envelopes, settings), await processor_in_memory(envelopes, settings)]
     rates.append(await passthrough(count, data / "pass"))
+    rates.append(await faust_baseline(count, data / "faust"))
     rates.append((await intake_end_to_end("memory://", count, data))[0])
     rocks, service, rocks_settings = await intake_end_to_end("rocksdb://", count, data, keep=True)
     rates.append(rocks)
@@ -273,13 +307,16 @@ async def main(count: int, seconds: float, workers: int) -> None:
         await service.handle.stop()
         delete_prefixed(rocks_settings)
 
-    ceiling, passthrough_rate = rates[0], rates[2]
+    ceiling, passthrough_rate, framework = rates[0], rates[2], rates[3]
     print(f"submissions: {count} (1 in 5 linked to an earlier case, half from a monitoring feed)")
-    print(f"{'':34} {'commands/s':>11} {'CPU us/cmd':>11} {'vs (a)':>7} {'vs (c)':>7}")
+    print(
+        f"{'':34} {'commands/s':>11} {'CPU us/cmd':>11} {'vs (a)':>7} {'vs (c)':>7} {'vs (d)':>7}"
+    )
     for r in rates:
         print(
             f"{r.name:34} {r.per_s:11.0f} {r.cpu_us:11.0f} "
-            f"{r.per_s / ceiling.per_s:7.2f} {r.per_s / passthrough_rate.per_s:7.2f}"
+            f"{r.per_s / ceiling.per_s:7.2f} {r.per_s / passthrough_rate.per_s:7.2f} "
+            f"{r.per_s / framework.per_s:7.2f}"
         )
     print(
         f"\nlookups: {cases} cases in state, reply {reply_size} bytes, {workers} concurrent calls"
@@ -291,6 +328,8 @@ async def main(count: int, seconds: float, workers: int) -> None:
             f"{name:28} {row['qps']:8.0f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} "
             f"{row['qps'] / echo['qps']:8.2f} {row['errors']:7d}"
         )
+    ratio = rows["ListCases bureau, 20/page"]["qps"] / rows["GetCase"]["qps"]
+    print(f"ListCases / GetCase qps: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import MutableMapping
 
 import pytest
 from ipcoord.intake.domain import Rules, case_id_for
 from ipcoord.intake.processor import IntakeProcessor
-from ipcoord.intake.state import DERIVED_INDEXES, IntakeState
+from ipcoord.intake.state import DERIVED_INDEXES, IntakeState, Submission
+from ipcoord.intake.state_codecs import CODECS
 from ipcoord.platform import codec
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.journal import Journal, Source
+from ipcoord.platform.read_cache import ReadCache
 from ipcoord.platform.staged import Stage
 from ipcoord.v1 import common_pb2
 from ipcoord.v1 import intake_pb2 as S
@@ -22,8 +25,31 @@ RULES = Rules(bureaus=BureauRegistry.demo())
 TOPIC = "ipcoord.intake.submissions.v1"
 
 
+class StoredTable(MutableMapping):
+    """A table as rocksdb keeps it: encoded bytes, decoded into new objects on every read."""
+
+    def __init__(self, name: str, stored: dict) -> None:
+        self.codec, self.stored = CODECS[name], stored
+
+    def __getitem__(self, key):
+        return self.codec.decode(self.stored[key])
+
+    def __setitem__(self, key, value):
+        self.stored[key] = self.codec.encode(value)
+
+    def __delitem__(self, key):
+        del self.stored[key]
+
+    def __iter__(self):
+        return iter(self.stored)
+
+    def __len__(self):
+        return len(self.stored)
+
+
 class Service:
-    """One replica's processor over tables that outlive it (the local store) and its journal."""
+    """One replica's processor over tables that outlive it (the local store) and its journal,
+    composed as main.py does: read caches over the stored tables, derived indexes in memory."""
 
     def __init__(self, tables: dict, journal_path) -> None:
         self.published: list[codec.Envelope] = []
@@ -33,7 +59,12 @@ class Service:
         self.state = IntakeState(
             **{
                 f.name: stage.wrap(
-                    f.name, {} if f.name in DERIVED_INDEXES else tables.setdefault(f.name, {})
+                    f.name,
+                    {}
+                    if f.name in DERIVED_INDEXES
+                    else ReadCache(
+                        StoredTable(f.name, tables.setdefault(f.name, {})), max_entries=100
+                    ),
                 )
                 for f in dataclasses.fields(IntakeState)
             }
@@ -98,8 +129,8 @@ async def test_after_a_crash_uncommitted_entries_are_applied_again(tmp_path):
     # P-1 was committed (next offset 1): only P-2's entry is applied again.
     assert restarted.processor.redo_uncommitted({(TOPIC, 0): 1}) == 1
     # The journal's copies (each in its table's encoding) are the values that were written.
-    assert restarted.state.cases[case_2] == lost_case
-    assert restarted.state.submissions["ipb-sz/P-2"] == lost_submission
+    assert tables["cases"][case_2] == lost_case
+    assert tables["submissions"]["ipb-sz/P-2"] == lost_submission
     await restarted.handle(_submission("P-3", 2), 2)  # P-2's respondent
     assert not restarted.processor.needs_redo
     # The indexes were rebuilt after the redo: the report joins the case put back.
@@ -129,7 +160,7 @@ async def test_indexes_marked_stale_are_rebuilt_from_cases_written_elsewhere(tmp
     await owner.handle(_submission("P-1", 1), 0)
     # A rebalance: another replica owned the partition for a while and filed P-2.
     await Service(tables, tmp_path / "other").handle(_submission("P-2", 2), 1)
-    owner.processor.indexes_stale()  # the partition is assigned back
+    owner.processor.tables_changed()  # the partition is assigned back
     await owner.handle(_submission("P-3", 2), 2)
     assert _fact_types(owner, 1) == ["ipcoord.v1.ReportLinked"]
     assert owner.published[-1].subject_key == case_id_for("ipb-sz", "P-2")
@@ -188,7 +219,7 @@ async def test_a_bug_half_way_leaves_nothing_staged_for_the_next_command(tmp_pat
     import ipcoord.intake.processor as processor_module
 
     def broken(*args, **kwargs):
-        service.state.cases["half-written"] = "x"
+        service.state.submissions["half-written"] = Submission("x", "y")
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(processor_module, "decide", broken)
@@ -196,5 +227,22 @@ async def test_a_bug_half_way_leaves_nothing_staged_for_the_next_command(tmp_pat
         await service.handle(_submission("P-1", 1), 0)
     monkeypatch.undo()
     await service.handle(_submission("P-2", 2), 1)
-    assert "half-written" not in service.state.cases
+    assert "half-written" not in service.state.submissions
     assert service.state.cases[case_id_for("ipb-sz", "P-2")].status == S.CASE_STATUS_FILED
+
+
+async def test_a_bug_in_evolve_leaves_no_cached_value_changed_in_place(tmp_path, monkeypatch):
+    service = Service({}, tmp_path / "journal")
+    await service.handle(_submission("P-1", 1), 0)
+    case_id = case_id_for("ipb-sz", "P-1")
+    import ipcoord.intake.processor as processor_module
+
+    def broken(state, event, meta):
+        state.cases[case_id].assignee = "changed in place"  # the cached object itself
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(processor_module, "evolve", broken)
+    with pytest.raises(RuntimeError):
+        await service.handle(_submission("P-2", 2), 1)
+    monkeypatch.undo()
+    assert service.state.cases[case_id].assignee == ""

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from faust.serializers import codecs
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
+from hypothesis import given
+from hypothesis import strategies as st
 from ipcoord.intake.state import (
     DERIVED_INDEXES,
     Action,
@@ -205,3 +207,13 @@ _V1_CASE_VALUE = Case(
 
 def test_a_case_written_by_the_first_version_decodes():
     assert CODECS["cases"].decode(_V1_CASE) == _V1_CASE_VALUE
+
+
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])))
+def test_the_direct_timestamp_conversion_is_protobufs(at):
+    expected = timestamp_pb2.Timestamp()
+    expected.FromDatetime(at)
+    assert table_codec.timestamp(at) == expected
+    assert table_codec.time_of(expected) == at
+    naive = at.astimezone(UTC).replace(tzinfo=None)
+    assert table_codec.timestamp(naive) == expected  # naive reads as UTC, as in protobuf

@@ -31,6 +31,7 @@ from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.journal import Journal
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
+from ipcoord.platform.read_cache import ReadCache
 from ipcoord.platform.request_reply import ReplyInbox
 from ipcoord.platform.runner import ServiceHandle, run_until_signalled
 from ipcoord.platform.settings import Settings
@@ -53,6 +54,9 @@ _VALUE_TYPES = {
 }
 
 DEFAULT_GRPC_PORT = 50051
+# Decoded values kept per table (platform/read_cache.py): the working set of a busy bureau day;
+# a case with its history is a few kilobytes in memory.
+READ_CACHE_ENTRIES = 20_000
 
 
 @dataclass
@@ -106,7 +110,12 @@ async def build(
     stage = Stage()
     state = IntakeState(
         **{
-            f.name: stage.wrap(f.name, {} if f.name in DERIVED_INDEXES else table(f.name))
+            f.name: stage.wrap(
+                f.name,
+                {}
+                if f.name in DERIVED_INDEXES
+                else ReadCache(table(f.name), max_entries=READ_CACHE_ENTRIES),
+            )
             for f in dataclasses.fields(IntakeState)
         }
     )
@@ -142,17 +151,26 @@ async def build(
     inbox = ReplyInbox(settings, INTAKE_REPLIES)
     writer_partition = TP(full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), 0)
 
+    owns_writer_partition = False  # kept by the rebalance signals: asked on every lookup
+
+    @app.on_partitions_revoked.connect
+    def _revoked(sender, revoked, **kwargs) -> None:
+        nonlocal owns_writer_partition
+        owns_writer_partition = False
+
     @app.on_partitions_assigned.connect
-    def _tables_may_have_changed(sender, assigned, **kwargs) -> None:
+    def _assigned(sender, assigned, **kwargs) -> None:
+        nonlocal owns_writer_partition
+        owns_writer_partition = writer_partition in assigned
         # Another replica may have written the tables while this one did not own them.
-        processor.indexes_stale()
+        processor.tables_changed()
 
     def holds_state() -> bool:
         # Only the replica that owns the single writer's partition has intake's tables, and
         # only once they are recovered (a lookup must never answer from a half-read table).
         recovery = app.tables.recovery
         recovered = recovery.completed.is_set() and not recovery.in_recovery
-        if not (recovered and writer_partition in app.assignor.assigned_actives()):
+        if not (recovered and owns_writer_partition):
             return False
         processor.ensure_indexes()  # after an assignment, the first lookup may rebuild them
         return True

@@ -96,9 +96,11 @@ class IntakeProcessor:
         self._indexes_fresh = False
         self.commands_handled = 0  # since start (benchmarks and probes read it)
 
-    def indexes_stale(self) -> None:
-        """The tables may have changed behind the indexes' back (a rebalance: another replica
-        may have written them meanwhile, and recovery read its changes from the changelog)."""
+    def tables_changed(self) -> None:
+        """The tables may have changed behind the processor's back (an assignment: another
+        replica may have written them meanwhile, and recovery read its changes from the
+        changelog): the read caches and the derived indexes go."""
+        self._stage.forget_cached()
         self._indexes_fresh = False
 
     def ensure_indexes(self) -> None:
@@ -167,18 +169,19 @@ class IntakeProcessor:
             return
         try:
             facts, error = self._decide_or_relay(env, system)
+            writes = self._stage.take()
+            record = journal_pb2.JournalEntry(
+                digest=_body_digest(env),
+                facts=facts,
+                refused=to_refusal(error) if error else None,
+                writes=[_table_write(write) for write in writes if write[0] in CODECS],
+            )
+            self._journal.append(env.event_id, source, record.SerializeToString())
         except BaseException:
-            # A bug met half-way: nothing of this command may leak into the next one.
+            # A bug met half-way, or the journal failing: nothing of this command may leak
+            # into the next one (values changed in place included).
             self._stage.discard()
             raise
-        writes = self._stage.take()
-        record = journal_pb2.JournalEntry(
-            digest=_body_digest(env),
-            facts=facts,
-            refused=to_refusal(error) if error else None,
-            writes=[_table_write(write) for write in writes if write[0] in CODECS],
-        )
-        self._journal.append(env.event_id, source, record.SerializeToString())
         self._stage.apply(writes)
         acks = await self._send(facts, traceparent)
         self._reply_when_acked(reply_to, env, facts, error, acks)

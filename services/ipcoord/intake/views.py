@@ -6,6 +6,7 @@ from itertools import islice
 
 from ipcoord.intake import matching
 from ipcoord.intake.state import Case, IntakeState, Link
+from ipcoord.platform.table_codec import timestamp
 from ipcoord.v1 import intake_pb2
 
 # Cases sharing a key that a CaseView lists (GetRespondentHistory and ListCases list them all).
@@ -26,7 +27,7 @@ def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> i
         linked_reports=case.linked_reports,
         linked_report_count=case.linked_report_count,
     )
-    view.filed_at.FromDatetime(case.filed_at)
+    view.filed_at.CopyFrom(timestamp(case.filed_at))
     if case.decision is not None:
         view.decision.CopyFrom(case.decision)
     participants: dict[str, None] = {}
@@ -36,16 +37,18 @@ def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> i
             participants.update(dict.fromkeys(action.members))
     view.participating_bureaus.extend(participants)
     for name, due in sorted(case.deadlines.items()):
-        deadline = view.deadlines.add(name=name)
-        deadline.due_at.FromDatetime(due)
+        view.deadlines.add(name=name, due_at=timestamp(due))
     for link in related_cases(case, state):
         view.links.add(case_id=link.case_id, basis=link.basis, match_key=link.match_key)
     if with_history:
         for h in case.history:
-            entry = view.history.add(
-                event_id=h.event_id, event_type=h.event_type, bureau=h.bureau, summary=h.summary
+            view.history.add(
+                event_id=h.event_id,
+                event_type=h.event_type,
+                bureau=h.bureau,
+                summary=h.summary,
+                occurred_at=timestamp(h.at),
             )
-            entry.occurred_at.FromDatetime(h.at)
     return view
 
 

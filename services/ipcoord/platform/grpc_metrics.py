@@ -12,12 +12,24 @@ from ipcoord.platform import metrics
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, service: str) -> None:
         self._service = service
+        # method -> its observed handler: a server's handlers are fixed once it serves, and
+        # building a handler per call cost more than counting it.
+        self._observed: dict[str, grpc.RpcMethodHandler | None] = {}
 
     async def intercept_service(self, continuation, handler_call_details):
+        method = handler_call_details.method
+        if method in self._observed:
+            return self._observed[method] or await continuation(handler_call_details)
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler  # streams (reflection) pass through uncounted
-        inner, method, service = handler.unary_unary, handler_call_details.method, self._service
+        if handler is None:
+            return None  # unknown method: nothing to keep
+        self._observed[method] = self._observe(handler, method)
+        return self._observed[method] or handler
+
+    def _observe(self, handler, method: str) -> grpc.RpcMethodHandler | None:
+        if handler.unary_unary is None:
+            return None  # streams (reflection) pass through uncounted
+        inner, service = handler.unary_unary, self._service
 
         async def observed(request, context):
             started = time.perf_counter()

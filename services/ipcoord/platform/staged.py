@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+from ipcoord.platform.read_cache import ReadCache
+
 DELETED = object()  # a staged deletion
 
 Write = tuple[str, Any, Any]  # (mapping name, key, value or DELETED)
@@ -90,7 +92,15 @@ class Stage:
         return writes
 
     def discard(self) -> None:
+        """Drop a failed command's writes. Evolve may have changed values in place before it
+        failed, and a cached value is the one the next command would read: caches forget."""
         self.pending = {}
+        self.forget_cached()
+
+    def forget_cached(self) -> None:
+        for table in self._tables.values():
+            if isinstance(table, ReadCache):
+                table.forget()
 
     def apply(self, writes: list[Write]) -> None:
         for name, key, value in writes:

@@ -9,7 +9,7 @@ a record anyone managed to write to a changelog topic cannot run code."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from faust.serializers import codecs
@@ -76,12 +76,16 @@ def value_type(name: str, table_codec: TableCodec) -> type:
     return StateValue
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(at: datetime) -> Timestamp:
-    """A time as stored (an aware datetime; protobuf keeps the instant, to the microsecond)."""
-    stored = Timestamp()
-    stored.FromDatetime(at)
-    return stored
+    """A time as stored (an aware datetime; protobuf keeps the instant, to the microsecond; a
+    naive one is read as UTC, as protobuf's FromDatetime does). Computed directly: protobuf's
+    FromDatetime was a sixth of a GetCase."""
+    since = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1_000)
 
 
 def time_of(stored: Timestamp) -> datetime:
-    return stored.ToDatetime(tzinfo=UTC)
+    return _EPOCH + timedelta(seconds=stored.seconds, microseconds=stored.nanos // 1_000)

@@ -23,6 +23,7 @@ from ipcoord.platform.errors import (
 from ipcoord.v1 import credit_pb2
 from ipcoord.v1 import intake_pb2 as S
 from support.reports import RIGHT_HOLDER, report, uscc
+from support.stores import close_all, each_store, fresh  # noqa: F401  (each test once per store)
 
 RULES = Rules(bureaus=BureauRegistry.demo())
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # Monday
@@ -49,7 +50,7 @@ def names(events) -> list[str]:
 
 
 def test_whole_lifecycle_scenario():
-    state = IntakeState()
+    state = fresh()
     case = filed(state)
     assert state.cases[case].status == S.CASE_STATUS_FILED
     assert names(run(state, S.AcceptCase(case_id=case))) == ["CaseAccepted"]
@@ -89,7 +90,7 @@ def test_whole_lifecycle_scenario():
     ],
 )
 def test_illegal_transitions_are_refused_with_reason(prepare, command):
-    state = IntakeState()
+    state = fresh()
     case = filed(state)
     for step in prepare:
         step.case_id = case
@@ -101,7 +102,7 @@ def test_illegal_transitions_are_refused_with_reason(prepare, command):
 
 
 def test_only_the_handling_bureau_moves_a_case_and_transfer_hands_it_over():
-    state = IntakeState()
+    state = fresh()
     case = filed(state)
     with pytest.raises(NotPermitted, match="handled by ipb-sz"):
         run(state, S.AcceptCase(case_id=case), actor="amr-sz")
@@ -119,7 +120,7 @@ def test_only_the_handling_bureau_moves_a_case_and_transfer_hands_it_over():
 
 
 def test_required_fields_of_commands():
-    state = IntakeState()
+    state = fresh()
     case = filed(state)
     with pytest.raises(InvalidInput, match="reason"):
         run(state, S.RejectCase(case_id=case))
@@ -143,7 +144,7 @@ def test_submission_validation_names_every_field():
     bad = S.ReportSubmitted(external_ref="", division_code="12", respondents=[{}])
     bad.right_holder.uscc = "91440300708461136X"
     with pytest.raises(InvalidInput) as err:
-        run(IntakeState(), bad, actor="nobody")
+        run(fresh(), bad, actor="nobody")
     fields = {v.field for v in err.value.violations}
     assert {
         "submitting_bureau",
@@ -155,24 +156,22 @@ def test_submission_validation_names_every_field():
         "division_code",
     } <= fields
     with pytest.raises(InvalidInput, match="required when a monitoring feed submits"):
-        run(IntakeState(), report("x", respondent_uscc=uscc(1)), actor="monitor-cnipa")
+        run(fresh(), report("x", respondent_uscc=uscc(1)), actor="monitor-cnipa")
     with pytest.raises(InvalidInput, match="monitoring feed and cannot handle"):
-        run(IntakeState(), report("x", respondent_uscc=uscc(1), handling="monitor-cnipa"))
+        run(fresh(), report("x", respondent_uscc=uscc(1), handling="monitor-cnipa"))
     with pytest.raises(InvalidInput, match="special action"):
-        run(IntakeState(), report("x", respondent_uscc=uscc(1), action="nope"))
+        run(fresh(), report("x", respondent_uscc=uscc(1), action="nope"))
 
 
 def test_allow_listed_legacy_uscc_is_accepted():
     legacy = "91440300708461136X"
     rules = Rules(bureaus=RULES.bureaus, uscc_allow=frozenset({legacy}))
-    events = decide(
-        Command(report("L", respondent_uscc=legacy), "ipb-sz", "c", T0), IntakeState(), rules
-    )
+    events = decide(Command(report("L", respondent_uscc=legacy), "ipb-sz", "c", T0), fresh(), rules)
     assert names(events) == ["CaseFiled"]
 
 
 def test_resubmission_is_a_no_op_and_source_tracing_links():
-    state = IntakeState()
+    state = fresh()
     case = filed(state, "R1", respondent=uscc(7))
     assert run(state, report("R1", respondent_uscc=uscc(7))) == []
     [linked] = run(
@@ -195,7 +194,7 @@ def test_resubmission_is_a_no_op_and_source_tracing_links():
 
 
 def test_a_later_report_joins_the_earliest_of_the_cases_it_matches():
-    state = IntakeState()
+    state = fresh()
     run(state, report("A", seller="z9"), at=T0)  # the seller's case, filed first...
     seller_case = case_id_for("ipb-sz", "A")
     run(state, report("B", respondent_uscc=uscc(3)), at=T0 + timedelta(hours=1))
@@ -211,7 +210,7 @@ def test_a_later_report_joins_the_earliest_of_the_cases_it_matches():
 
 
 def test_a_case_behind_two_keys_of_one_identifier_is_linked_once():
-    state = IntakeState()
+    state = fresh()
     filed(state, "U", respondent=uscc(3))
     run(state, report("S", seller="shop-1", shop="https://shop.example/1"))
     events = run(
@@ -229,7 +228,7 @@ def test_a_case_behind_two_keys_of_one_identifier_is_linked_once():
 
 
 def test_identifying_a_seller_links_cases_and_later_reports():
-    state = IntakeState()
+    state = fresh()
     by_uscc = filed(state, "U", respondent=uscc(3))
     run(state, report("S", seller="shop-1"))
     seller_case = case_id_for("ipb-sz", "S")
@@ -266,7 +265,7 @@ def _launch(state, action="A1", actor="ipb-sz", invited=("ipb-gd",), **criteria)
 
 
 def test_special_action_rules():
-    state = IntakeState()
+    state = fresh()
     _launch(state, division_prefixes=["44"])
     with pytest.raises(AlreadyExists):
         _launch(state)
@@ -297,7 +296,7 @@ def test_special_action_rules():
 
 
 def test_fast_track_deadlines_overdue_and_listing():
-    state = IntakeState()
+    state = fresh()
     with pytest.raises(NotPermitted, match="protection center"):
         run(state, S.RegisterTargetEnterprise(enterprise={"uscc": RIGHT_HOLDER}))
     run(
@@ -421,8 +420,15 @@ def _command(kind: str, i: int, j: int):
 @given(_commands)
 @settings(max_examples=100, deadline=None)
 def test_replaying_the_facts_rebuilds_the_same_state(commands):
-    live, log = IntakeState(), []
-    for event in _launch(IntakeState(), invited=()):
+    try:
+        _replay_rebuilds_the_same_state(commands)
+    finally:
+        close_all()  # every example opens its own databases
+
+
+def _replay_rebuilds_the_same_state(commands):
+    live, log = fresh(), []
+    for event in _launch(fresh(), invited=()):
         meta = Meta("e-launch", T0 - timedelta(days=2), "ipb-sz")
         evolve(live, event, meta)
         log.append((event, meta))
@@ -437,12 +443,12 @@ def test_replaying_the_facts_rebuilds_the_same_state(commands):
             meta = Meta(f"e{n}-{k}", at, "ipb-sz")
             evolve(live, event, meta)
             log.append((event, meta))
-    rebuilt = IntakeState()
+    rebuilt = fresh()
     for event, meta in log:
         evolve(rebuilt, event, meta)
     assert rebuilt == live
     # The cases topic is partitioned: a replay reads other keys' facts in another order.
-    regrouped = IntakeState()
+    regrouped = fresh()
     for event, meta in sorted(log, key=lambda em: _partition_key(em[0])):
         evolve(regrouped, event, meta)
     assert regrouped == live
@@ -460,7 +466,7 @@ def test_replaying_the_facts_rebuilds_the_same_state(commands):
 def test_a_case_stays_one_small_record_however_many_reports_link_into_it():
     from ipcoord.intake.state_codecs import CODECS
 
-    state = IntakeState()
+    state = fresh()
     case = filed(state, "FIRST", respondent=uscc(5))
     for i in range(300):
         run(

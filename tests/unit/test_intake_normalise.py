@@ -13,6 +13,7 @@ from ipcoord.intake.validation import validate_report
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.v1 import common_pb2, intake_pb2
 from support.reports import report, uscc
+from support.stores import each_store, fresh  # noqa: F401  (each test once per store)
 
 _AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -232,12 +233,11 @@ def test_a_lower_case_uscc_is_the_same_entity_in_every_rule():
     """Filed with a lower-case respondent, found again by its upper-case USCC; a lower-case
     target enterprise is the right holder typed in upper case."""
     from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve, known_submission
-    from ipcoord.intake.state import IntakeState
     from ipcoord.platform.bureaus import BureauRegistry
     from support.reports import RIGHT_HOLDER
 
     rules = Rules(bureaus=BureauRegistry.demo())
-    state = IntakeState()
+    state = fresh()
 
     def run(body, actor: str, n: int) -> list:
         facts = decide(Command(body, actor, f"cmd-{n}", _AT), state, rules)

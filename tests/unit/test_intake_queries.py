@@ -18,6 +18,7 @@ from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.errors import DomainError, InvalidInput, NotFound
 from ipcoord.v1 import intake_pb2 as S
 from support.reports import report, uscc
+from support.stores import each_store, fresh  # noqa: F401  (each test once per store)
 
 RULES = Rules(bureaus=BureauRegistry.demo())
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -34,7 +35,7 @@ def run(state: IntakeState, body, actor: str) -> None:
 @pytest.fixture
 def state() -> IntakeState:
     """Six cases, three filed by each of two bureaus, each against a respondent of its own."""
-    state = IntakeState()
+    state = fresh()
     for i in range(6):
         bureau = "ipb-sz" if i % 2 else "amr-sz"
         run(state, report(f"R{i}", respondent_uscc=uscc(i)), bureau)
@@ -114,7 +115,7 @@ def _brute_force(state: IntakeState, request: S.ListCasesRequest) -> list[str]:
 def _busy_state(rng: random.Random) -> IntakeState:
     """Cases filed by several bureaus, handled by others, accepted, rejected, enrolled,
     identified, and transferred, some several times and some back to their submitter."""
-    state = IntakeState()
+    state = fresh()
     for i in range(160):
         submitter = rng.choice(_BUREAUS)
         handling = rng.choice(["", *_BUREAUS])

@@ -3,7 +3,6 @@ is a duplicate; a different report under a used reference is refused, naming the
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime
 
 import grpc
@@ -26,6 +25,7 @@ from ipcoord.platform.errors import AlreadyExists
 from ipcoord.platform.grpc_errors import abort_with
 from ipcoord.v1 import intake_pb2 as S
 from support.reports import report, uscc
+from support.stores import each_store, fresh, snapshot  # noqa: F401  (each test once per store)
 
 RULES = Rules(bureaus=BureauRegistry.demo())
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -42,7 +42,7 @@ def run(state: IntakeState, body, actor="ipb-sz") -> list:
 
 
 def test_the_same_report_again_is_a_duplicate_and_a_different_one_is_refused():
-    state = IntakeState()
+    state = fresh()
     first = report("R1", respondent_uscc=uscc(1))
     run(state, first)
     case_id = case_id_for("ipb-sz", "R1")
@@ -52,18 +52,18 @@ def test_the_same_report_again_is_a_duplicate_and_a_different_one_is_refused():
     assert known_submission(state, "ipb-sz", first) == case_id
 
     changed = report("R1", respondent_uscc=uscc(2))
-    before = copy.deepcopy(state)
+    before = snapshot(state)
     with pytest.raises(AlreadyExists) as refused:
         run(state, changed)
     assert case_id in refused.value.reason and "'R1'" in refused.value.reason
     assert refused.value.resource_name == case_id
-    assert state == before  # nothing of the new content was taken
+    assert snapshot(state) == before  # nothing of the new content was taken
     # Another bureau's reference of the same name is its own.
     assert [type(e).__name__ for e in run(state, changed, actor="amr-sz")] == ["CaseFiled"]
 
 
 def test_a_linked_report_holds_its_reference_too():
-    state = IntakeState()
+    state = fresh()
     run(state, report("R1", respondent_uscc=uscc(7)))
     case_id = case_id_for("ipb-sz", "R1")
     hit = report("M1", respondent_uscc=uscc(7), handling="ipb-sz")
@@ -82,7 +82,7 @@ def test_a_linked_report_holds_its_reference_too():
 
 
 def test_a_replayed_fact_keeps_the_reference_and_its_digest():
-    state = IntakeState()
+    state = fresh()
     hit = report("M1", respondent_uscc=uscc(7), handling="ipb-sz")
     events = [*run(state, report("R1", respondent_uscc=uscc(7))), *run(state, hit, "monitor-cnipa")]
     for i, event in enumerate(events):

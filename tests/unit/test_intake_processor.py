@@ -246,3 +246,28 @@ async def test_a_bug_in_evolve_leaves_no_cached_value_changed_in_place(tmp_path,
         await service.handle(_submission("P-2", 2), 1)
     monkeypatch.undo()
     assert service.state.cases[case_id].assignee == ""
+
+
+async def test_a_rebuild_lets_the_loop_run_and_starts_again_when_the_tables_change(
+    tmp_path, monkeypatch, caplog
+):
+    import ipcoord.intake.processor as processor_module
+
+    monkeypatch.setattr(processor_module, "_REBUILD_SLICE", 1)  # a turn of the loop per case
+    service = Service({}, tmp_path / "journal")
+    for n in range(3):
+        await service.handle(_submission(f"P-{n}", n), n)
+    processor = service.processor
+    processor.tables_changed()  # an assignment
+    assert not processor.indexes_ready
+    caplog.set_level("INFO", logger="ipcoord.intake.processor")
+    processor.start_rebuilding()  # what a lookup does; it is told UNAVAILABLE meanwhile
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not processor.indexes_ready  # under way, and the loop turns
+    processor.tables_changed()  # another rebalance during the rebuild
+    await processor._rebuilding
+    assert processor.indexes_ready
+    assert sum("derived indexes rebuilt" in r.message for r in caplog.records) == 2
+    await service.handle(_submission("P-9", 2), 9)  # P-2's respondent: traced
+    assert service.published[-1].event_type == "ipcoord.v1.ReportLinked"

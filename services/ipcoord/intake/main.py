@@ -172,8 +172,10 @@ async def build(
         recovered = recovery.completed.is_set() and not recovery.in_recovery
         if not (recovered and owns_writer_partition):
             return False
-        processor.ensure_indexes()  # after an assignment, the first lookup may rebuild them
-        return True
+        # After an assignment the derived indexes are rebuilt first (in the background):
+        # until then a lookup is told UNAVAILABLE, never answered from half-built indexes.
+        processor.start_rebuilding()
+        return processor.indexes_ready
 
     servicer = CaseIntakeServicer(
         state, identity, command_sender(topics.submissions), inbox, clock, holds_state

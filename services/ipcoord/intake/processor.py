@@ -28,6 +28,7 @@ from ipcoord.v1 import credit_pb2, intake_pb2, journal_pb2
 log = logging.getLogger(__name__)
 
 SERVICE = "intake"
+_REBUILD_SLICE = 2_000  # cases indexed between two turns of the event loop
 # Listings from credit, relayed onto intake's control topic (they decide fast-track).
 RELAYED = (credit_pb2.SeriousDishonestyListed, credit_pb2.ListingRemoved)
 # Commands only intake itself gives; refused from anyone else's topic.
@@ -94,6 +95,9 @@ class IntakeProcessor:
         # The derived indexes (domain/indexes.py) live in memory: rebuilt from the cases
         # before the first command or lookup after each assignment and after a redo.
         self._indexes_fresh = False
+        self._tables_generation = 0  # counts the changes behind the processor's back
+        self._rebuild_lock = asyncio.Lock()
+        self._rebuilding: asyncio.Future | None = None
         self.commands_handled = 0  # since start (benchmarks and probes read it)
 
     def tables_changed(self) -> None:
@@ -102,22 +106,42 @@ class IntakeProcessor:
         changelog): the read caches and the derived indexes go."""
         self._stage.forget_cached()
         self._indexes_fresh = False
+        self._tables_generation += 1
 
-    def ensure_indexes(self) -> None:
-        """Rebuild the derived indexes from the cases table if they may be stale. Runs between
-        commands (the stage is empty) and blocks the loop while it reads every case: about
-        what a changelog recovery of the same cases costs, once per assignment."""
-        if self._indexes_fresh:
+    @property
+    def indexes_ready(self) -> bool:
+        return self._indexes_fresh
+
+    def start_rebuilding(self) -> None:
+        """Rebuild the derived indexes in the background if they are stale (a lookup asks:
+        it is answered UNAVAILABLE meanwhile rather than from half-built indexes)."""
+        if self._indexes_fresh or (self._rebuilding and not self._rebuilding.done()):
             return
-        started = time.perf_counter()
-        derived = {name: self._stage.table(name) for name in DERIVED_INDEXES}
-        tables = dataclasses.replace(self.state, cases=self._stage.table("cases"), **derived)
-        count = indexes.rebuild(tables)
-        self._indexes_fresh = True
-        log.info(
-            "derived indexes rebuilt from the cases",
-            extra={"cases": count, "seconds": round(time.perf_counter() - started, 3)},
-        )
+        self._rebuilding = asyncio.ensure_future(self.ensure_indexes())
+        self._rebuilding.add_done_callback(_log_rebuild_failure)
+
+    async def ensure_indexes(self) -> None:
+        """Rebuild the derived indexes from the cases table if they may be stale. Reads every
+        case (80,000 in about 4 s here), a slice at a time so that the loop (gRPC, the Kafka
+        clients' callbacks) keeps running; commands wait for it. Started again if the tables
+        change meanwhile."""
+        async with self._rebuild_lock:
+            while not self._indexes_fresh:
+                generation, started = self._tables_generation, time.perf_counter()
+                derived = {name: self._stage.table(name) for name in DERIVED_INDEXES}
+                tables = dataclasses.replace(self.state, **derived)
+                indexes.clear(tables)
+                count = 0
+                for case in self._stage.table("cases").values():
+                    indexes.add_case(tables, case)
+                    count += 1
+                    if count % _REBUILD_SLICE == 0:
+                        await asyncio.sleep(0)
+                self._indexes_fresh = generation == self._tables_generation
+                log.info(
+                    "derived indexes rebuilt from the cases",
+                    extra={"cases": count, "seconds": round(time.perf_counter() - started, 3)},
+                )
 
     def redo_uncommitted(self, committed: dict[tuple[str, int], int]) -> int:
         """After an unclean stop, before the first command: apply again, in order, every entry
@@ -127,7 +151,7 @@ class IntakeProcessor:
             self._stage.apply(_writes(journal_pb2.JournalEntry.FromString(entry.payload)))
             count += 1
         self._redone = True
-        self._indexes_fresh = False  # the cases may have changed
+        self.tables_changed()  # the cases changed: the indexes and cached values go
         log.info("journal entries applied again after an unclean stop", extra={"count": count})
         return count
 
@@ -147,7 +171,8 @@ class IntakeProcessor:
         """``source``: the command's record; ``traceparent``: its trace context, so the facts
         continue the caller's trace; ``system``: it came from intake's own control topic;
         ``reply_to``: the replica a gRPC caller waits on."""
-        self.ensure_indexes()
+        if not self._indexes_fresh:
+            await self.ensure_indexes()
         done = self._journal.get(env.event_id)
         if done is not None:
             # Redelivered after a crash or rebalance (or sent again by its sender): its effects
@@ -333,3 +358,9 @@ def _log_reply_failure(task: asyncio.Future) -> None:
     # The caller then times out and is told its command is on the log: nothing is lost.
     if not task.cancelled() and task.exception() is not None:
         log.warning("reply not sent", exc_info=task.exception())
+
+
+def _log_rebuild_failure(task: asyncio.Future) -> None:
+    # A rebalance can close the table under the rebuild; the next lookup or command retries.
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("derived indexes not rebuilt", exc_info=task.exception())

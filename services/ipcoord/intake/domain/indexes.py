@@ -13,20 +13,29 @@ from __future__ import annotations
 
 from ipcoord.intake.domain import actions, lifecycle, tracing
 from ipcoord.intake.domain.shared import Standing
-from ipcoord.intake.state import DERIVED_INDEXES, IntakeState
+from ipcoord.intake.state import DERIVED_INDEXES, Case, IntakeState
 
 _NOT_YET = Standing(handling_bureau="", status=0, action_ids=())
 
 
-def rebuild(state: IntakeState) -> int:
-    """Empty the derived indexes of ``state`` and index every case again. Returns the number
-    of cases read."""
+def clear(state: IntakeState) -> None:
     for name in DERIVED_INDEXES:
         getattr(state, name).clear()
+
+
+def add_case(state: IntakeState, case: Case) -> None:
+    """Index one case as it stands, into indexes that do not hold it yet."""
+    tracing.index_all(state, case.match_keys, case)
+    lifecycle.index_bureaus(state, case)
+    actions.follow(state, case, _NOT_YET)
+
+
+def rebuild(state: IntakeState) -> int:
+    """Empty the derived indexes of ``state`` and index every case again. Returns the number
+    of cases read. (The service does the same a slice at a time: processor.ensure_indexes.)"""
+    clear(state)
     count = 0
     for case in state.cases.values():
-        tracing.index_all(state, case.match_keys, case)
-        lifecycle.index_bureaus(state, case)
-        actions.follow(state, case, _NOT_YET)
+        add_case(state, case)
         count += 1
     return count

@@ -79,6 +79,10 @@ def check_known_bureau(
         return [Violation(field, f"unknown bureau {bureau_id!r}")]
     if may_handle and bureau.kind is BureauKind.MONITORING:
         return [Violation(field, f"{bureau_id!r} is a monitoring feed and cannot handle cases")]
+    if may_handle and bureau.kind is BureauKind.DEPARTMENT:
+        return [
+            Violation(field, f"{bureau_id!r} implements discipline measures; it handles no cases")
+        ]
     return []
 
 

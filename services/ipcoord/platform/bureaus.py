@@ -17,6 +17,9 @@ class BureauKind(StrEnum):
     PUBLIC_SECURITY = "police"
     COURT = "court"
     MONITORING = "monitor"  # online-monitoring feeds: submit reports, handle no cases
+    # Other state departments that implement joint-discipline measures (development and
+    # reform, finance...): they give feedback to credit records and handle no cases.
+    DEPARTMENT = "dept"
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ _KINDS = " ".join(k.value for k in BureauKind)
 DEMO_BUREAUS = (
     "cnipa:ipa:100000,ipb-gd:ipa:440000,ipb-sz:ipa:440300,ppc-shenzhen:ppc:440300,"
     "amr-sz:amr:440300,amr-sh:amr:310000,customs-gz:customs:440100,psb-sz:police:440300,"
-    "monitor-cnipa:monitor:100000"
+    "monitor-cnipa:monitor:100000,ndrc:dept:100000,mof:dept:100000"
 )
 
 

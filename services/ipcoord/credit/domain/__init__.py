@@ -1,0 +1,69 @@
+"""Credit records rules: decide(command, state, rules) -> facts; evolve(state, fact, meta).
+No I/O.
+
+Commands are the CreditCommand cases with who gave them; facts are the protobuf events of
+ipcoord.credit.v1, each about one entity (USCC). Refusals raise DomainError subclasses carrying
+a RefusalCode. This module only dispatches, to one module per sub-domain:
+
+  records     dishonesty records (from intake's decisions and from authorised bureaus), the
+              listing rules they meet, related persons
+  discipline  departments' feedback per measure, overdue feedback, lifting after removal
+  remedies    objection, credit repair, expiry, and the clock over every watched deadline
+
+Each evolver changes the credit file it is about and returns it (None: nothing changed);
+evolve writes it back here, once, and keeps the clock's index of what falls due: the one place
+a change reaches the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from google.protobuf.message import Message
+
+from ipcoord.credit.domain import discipline, records, remedies
+from ipcoord.credit.domain.shared import Command, Meta, Rules
+from ipcoord.credit.state import CreditState
+from ipcoord.platform.errors import InvalidInput, Violation
+
+__all__ = ["Command", "Meta", "Rules", "decide", "evolve"]
+
+
+def _one_handler_each(*tables: Mapping[type, Callable]) -> dict[type, Callable]:
+    merged: dict[type, Callable] = {}
+    for table in tables:
+        for message_type, handler in table.items():
+            if message_type in merged:
+                raise AssertionError(f"two handlers for {message_type.__name__}")
+            merged[message_type] = handler
+    return merged
+
+
+_DECIDERS = _one_handler_each(records.DECIDERS, discipline.DECIDERS, remedies.DECIDERS)
+_EVOLVERS = _one_handler_each(records.EVOLVERS, discipline.EVOLVERS, remedies.EVOLVERS)
+
+
+def decide(command: Command, state: CreditState, rules: Rules) -> list[Message]:
+    handler = _DECIDERS.get(type(command.body))
+    if handler is None:
+        raise InvalidInput(
+            [Violation("command", f"{type(command.body).__name__} is not a credit command")]
+        )
+    return handler(command, state, rules)
+
+
+def evolve(state: CreditState, event: Message, meta: Meta) -> CreditState:
+    """Apply one fact. Facts about different entities commute; a fact applied twice changes
+    nothing the second time."""
+    handler = _EVOLVERS.get(type(event))
+    if handler is None:
+        return state
+    file = handler(state, event, meta)
+    if file is not None:
+        state.files[file.uscc] = file
+        due = remedies.next_due(file)
+        if due is None:
+            state.watched.pop(file.uscc, None)
+        elif state.watched.get(file.uscc) != due:
+            state.watched[file.uscc] = due
+    return state

@@ -139,7 +139,7 @@ async def processor_in_memory(envelopes: list[bytes], settings: Settings) -> Rat
         rules_from(settings),
         publish,
         reply,
-        on_publish_failure=print,
+        fail_stop=print,
     )
     c0, t0 = time.process_time(), time.perf_counter()
     for offset, raw in enumerate(envelopes):

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import MutableMapping
 
 import pytest
-from ipcoord.intake.domain import Rules, case_id_for
+from ipcoord.intake.domain import Rules, case_id_for, indexes
 from ipcoord.intake.processor import IntakeProcessor
 from ipcoord.intake.state import DERIVED_INDEXES, IntakeState, Submission
 from ipcoord.intake.state_codecs import CODECS
@@ -51,7 +51,7 @@ class Service:
     """One replica's processor over tables that outlive it (the local store) and its journal,
     composed as main.py does: read caches over the stored tables, derived indexes in memory."""
 
-    def __init__(self, tables: dict, journal_path) -> None:
+    def __init__(self, tables: dict, journal_path, fail_stop=pytest.fail) -> None:
         self.published: list[codec.Envelope] = []
         self.journal = Journal(journal_path)
         stage = Stage()
@@ -77,7 +77,7 @@ class Service:
             RULES,
             self._publish,
             self._reply,
-            on_publish_failure=pytest.fail,
+            fail_stop=fail_stop,
         )
 
     async def _publish(self, key, env, traceparent=None):
@@ -271,3 +271,27 @@ async def test_a_rebuild_lets_the_loop_run_and_starts_again_when_the_tables_chan
     assert sum("derived indexes rebuilt" in r.message for r in caplog.records) == 2
     await service.handle(_submission("P-9", 2), 9)  # P-2's respondent: traced
     assert service.published[-1].event_type == "ipcoord.v1.ReportLinked"
+
+
+async def test_a_rebuild_that_fails_stops_the_process_instead_of_dead_lettering_commands(
+    tmp_path, monkeypatch
+):
+    stopped: list[BaseException] = []
+
+    def fail_stop(exc: BaseException) -> None:
+        stopped.append(exc)
+        raise SystemExit(70)  # what platform.failstop does, without ending the test run
+
+    service = Service({}, tmp_path / "journal", fail_stop=fail_stop)
+    await service.handle(_submission("P-1", 1), 0)
+    service.processor.tables_changed()  # an assignment
+
+    def unreadable(state, case):
+        raise ValueError("a case that cannot be read")
+
+    monkeypatch.setattr(indexes, "add_case", unreadable)
+    second = _submission("P-2", 2)
+    with pytest.raises(SystemExit):
+        await service.handle(second, 1)
+    assert [str(e) for e in stopped] == ["a case that cannot be read"]
+    assert service.journal.get(second.event_id) is None  # not handled: redelivered at restart

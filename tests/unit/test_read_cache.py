@@ -82,3 +82,15 @@ def test_a_discarded_command_makes_the_stage_forget_its_caches():
     stage.discard()  # a command failed half-way: its reads may have been changed in place
     assert staged["a"] == 1
     assert table.reads == 2
+
+
+def test_over_a_store_of_objects_copies_keep_in_place_changes_out_of_the_table():
+    table: dict = {}  # Faust's memory store keeps the objects themselves
+    stage = Stage()
+    staged = stage.wrap("t", ReadCache(table, max_entries=10, copy=lambda v: list(v)))
+    staged["a"] = [1]
+    stage.apply(stage.take())
+    staged["a"].append(2)  # a command changes the value in place, then fails
+    assert table["a"] == [1]
+    stage.discard()
+    assert staged["a"] == [1]

@@ -31,6 +31,7 @@ from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.journal import Journal
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
+from ipcoord.platform.ownership import PartitionOwnership
 from ipcoord.platform.read_cache import ReadCache
 from ipcoord.platform.request_reply import ReplyInbox
 from ipcoord.platform.runner import ServiceHandle, run_until_signalled
@@ -105,6 +106,7 @@ async def build(
         # Keys are str (json); values are domain values, stored as the table's message.
         return app.Table(name, partitions=1, default=None, value_type=_VALUE_TYPES[name])
 
+    in_memory = settings.store.startswith("memory")
     # The domain writes through the stage; the processor journals and then applies the writes.
     # The derived indexes are plain dicts, rebuilt from the cases (domain/indexes.py).
     stage = Stage()
@@ -114,7 +116,12 @@ async def build(
                 f.name,
                 {}
                 if f.name in DERIVED_INDEXES
-                else ReadCache(table(f.name), max_entries=READ_CACHE_ENTRIES),
+                else ReadCache(
+                    table(f.name),
+                    max_entries=READ_CACHE_ENTRIES,
+                    # The memory store keeps objects, not bytes: detach them (read_cache.py).
+                    copy=CODECS[f.name].copy if in_memory else None,
+                ),
             )
             for f in dataclasses.fields(IntakeState)
         }
@@ -135,7 +142,7 @@ async def build(
         rules,
         fact_publisher(topics),
         reply_sender(topics.replies),
-        fail_stop,
+        fail_stop=fail_stop,
     )
     tick_now = register_agents(
         app,
@@ -151,26 +158,13 @@ async def build(
     inbox = ReplyInbox(settings, INTAKE_REPLIES)
     writer_partition = TP(full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), 0)
 
-    owns_writer_partition = False  # kept by the rebalance signals: asked on every lookup
-
-    @app.on_partitions_revoked.connect
-    def _revoked(sender, revoked, **kwargs) -> None:
-        nonlocal owns_writer_partition
-        owns_writer_partition = False
-
-    @app.on_partitions_assigned.connect
-    def _assigned(sender, assigned, **kwargs) -> None:
-        nonlocal owns_writer_partition
-        owns_writer_partition = writer_partition in assigned
-        # Another replica may have written the tables while this one did not own them.
-        processor.tables_changed()
+    ownership = PartitionOwnership(writer_partition, processor.tables_changed)
+    ownership.connect(app)
 
     def holds_state() -> bool:
         # Only the replica that owns the single writer's partition has intake's tables, and
         # only once they are recovered (a lookup must never answer from a half-read table).
-        recovery = app.tables.recovery
-        recovered = recovery.completed.is_set() and not recovery.in_recovery
-        if not (recovered and owns_writer_partition):
+        if not ownership.owns_current_tables:
             return False
         # After an assignment the derived indexes are rebuilt first (in the background):
         # until then a lookup is told UNAVAILABLE, never answered from half-built indexes.

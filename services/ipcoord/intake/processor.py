@@ -80,7 +80,7 @@ class IntakeProcessor:
         rules: Rules,
         publish,
         send_reply,
-        on_publish_failure: Callable[[BaseException], None],
+        fail_stop: Callable[[BaseException], None],
     ) -> None:
         self.state = state
         self._stage = stage
@@ -90,7 +90,9 @@ class IntakeProcessor:
         self._publish = publish
         # async (replica id, CommandReply) -> None: the answer for the replica a caller waits on
         self._send_reply = send_reply
-        self._on_publish_failure = on_publish_failure
+        # Ends the process uncommitted: for failures that are not the command's fault (a fact
+        # the broker refused for good, tables that cannot be read).
+        self._fail_stop = fail_stop
         self._redone = journal.was_clean
         # The derived indexes (domain/indexes.py) live in memory: rebuilt from the cases
         # before the first command or lookup after each assignment and after a redo.
@@ -172,7 +174,13 @@ class IntakeProcessor:
         continue the caller's trace; ``system``: it came from intake's own control topic;
         ``reply_to``: the replica a gRPC caller waits on."""
         if not self._indexes_fresh:
-            await self.ensure_indexes()
+            try:
+                await self.ensure_indexes()
+            except Exception as exc:
+                # The tables, not this command: stop uncommitted (dead-lettering it would lose
+                # it, and the next command would meet the same failure).
+                self._fail_stop(exc)
+                raise
         done = self._journal.get(env.event_id)
         if done is not None:
             # Redelivered after a crash or rebalance (or sent again by its sender): its effects
@@ -297,9 +305,9 @@ class IntakeProcessor:
 
     def _check_ack(self, ack: asyncio.Future) -> None:
         if ack.cancelled():
-            self._on_publish_failure(asyncio.CancelledError("fact publication cancelled"))
+            self._fail_stop(asyncio.CancelledError("fact publication cancelled"))
         elif ack.exception() is not None:
-            self._on_publish_failure(ack.exception())
+            self._fail_stop(ack.exception())
 
     @staticmethod
     def _rejection(env: codec.Envelope, body: Message, error: DomainError) -> Message:

@@ -13,21 +13,32 @@ ones (absent keys too) and forgets everything when told the table may have chang
   the stage applies them, so a cached value may hold the changes of a command that never
   happened.
 
-Bulk reads (``values``, ``items``, iteration) go to the table and fill nothing."""
+Bulk reads (``values``, ``items``, iteration) go to the table and fill nothing.
+
+Over a store that keeps the objects themselves (Faust's memory store), forgetting is not
+enough: the table holds the very object evolve changed. ``copy`` then detaches what goes into
+and comes out of the table, so it behaves like rocksdb, which keeps bytes."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 _ABSENT = object()
 
 
 class ReadCache(MutableMapping):
-    def __init__(self, table: MutableMapping, *, max_entries: int) -> None:
+    def __init__(
+        self,
+        table: MutableMapping,
+        *,
+        max_entries: int,
+        copy: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.table = table
         self._max = max_entries
+        self._copy = copy
         self._cached: OrderedDict[Any, Any] = OrderedDict()
 
     def forget(self) -> None:
@@ -40,6 +51,9 @@ class ReadCache(MutableMapping):
                 value = self.table[key]
             except KeyError:
                 value = _ABSENT
+            else:
+                if self._copy is not None:
+                    value = self._copy(value)
             self._keep(key, value)
         else:
             self._cached.move_to_end(key)
@@ -61,7 +75,7 @@ class ReadCache(MutableMapping):
             return default
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self.table[key] = value
+        self.table[key] = value if self._copy is None else self._copy(value)
         self._keep(key, value)
 
     def __delitem__(self, key: Any) -> None:

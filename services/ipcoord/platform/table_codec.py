@@ -37,6 +37,10 @@ class TableCodec(Generic[V, M]):
     def encode(self, value: V) -> bytes:
         return self._to(value).SerializeToString(deterministic=True)
 
+    def copy(self, value: V) -> V:
+        """A value sharing nothing with ``value``, as a store that keeps bytes would give."""
+        return self._from(self._to(value))
+
     def decode(self, data: bytes) -> V:
         try:
             return self._from(self.message.FromString(data))

@@ -1,0 +1,52 @@
+"""Whether this replica owns a partition and its tables are current, from Faust's rebalance
+signals: what a lookup asks before it reads local state.
+
+Faust's own flags do not say it: ``recovery.completed`` is set after the process's first
+recovery and never cleared, and ``recovery.in_recovery`` turns on only once the recovery task
+has started, a moment after the partitions are assigned. In that moment a lookup would read
+tables that do not yet hold what another replica wrote while it owned the partition (review of
+issue 7: a case filed elsewhere missing from ListCases, a report filed twice instead of
+linked). So: not current from the revocation or assignment until ``on_rebalance_complete``,
+which Faust sends after recovery (or when none was needed), before it resumes the streams; and
+``tables_changed`` is called at both ends, so that anything read or built in between is
+dropped before the first command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import faust
+from faust.types import TP
+
+
+class PartitionOwnership:
+    def __init__(self, partition: TP, tables_changed: Callable[[], None]) -> None:
+        self._partition = partition
+        self._tables_changed = tables_changed
+        self._owned = False
+        self._current = False
+
+    def connect(self, app: faust.App) -> None:
+        self._app = app
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)
+
+    @property
+    def owns_current_tables(self) -> bool:
+        rebalancing = getattr(getattr(self, "_app", None), "rebalancing", False)
+        return self._owned and self._current and not rebalancing
+
+    def _on_revoked(self, sender, revoked, **kwargs) -> None:
+        self._owned = self._current = False
+
+    def _on_assigned(self, sender, assigned, **kwargs) -> None:
+        self._owned = self._partition in assigned
+        self._current = False
+        # Another replica may have written the tables while this one did not own them.
+        self._tables_changed()
+
+    def _on_rebalance_complete(self, sender, **kwargs) -> None:
+        # Recovery has written the changelog's values into the store behind every cache.
+        self._tables_changed()
+        self._current = True

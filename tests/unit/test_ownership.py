@@ -1,0 +1,61 @@
+"""Whether a replica may read its tables, from Faust's rebalance signals in the order Faust
+sends them: not between an assignment and the end of the recovery that follows it."""
+
+from __future__ import annotations
+
+from faust.types import TP
+from ipcoord.platform.ownership import PartitionOwnership
+
+WRITER = TP("ipcoord.intake.submissions.v1", 0)
+
+
+class Signal:
+    def __init__(self) -> None:
+        self.receivers = []
+
+    def connect(self, fun):
+        self.receivers.append(fun)
+        return fun
+
+    def send(self, *args) -> None:
+        for receiver in self.receivers:
+            receiver("app", *args, signal=self)
+
+
+class App:
+    def __init__(self) -> None:
+        self.on_partitions_revoked = Signal()
+        self.on_partitions_assigned = Signal()
+        self.on_rebalance_complete = Signal()
+        self.rebalancing = False
+
+
+def test_tables_are_current_only_after_the_recovery_that_follows_an_assignment():
+    app, changed = App(), []
+    ownership = PartitionOwnership(WRITER, lambda: changed.append(True))
+    ownership.connect(app)
+    assert not ownership.owns_current_tables
+    app.rebalancing = True
+    app.on_partitions_revoked.send(set())
+    app.on_partitions_assigned.send({WRITER})
+    assert not ownership.owns_current_tables  # recovery has not run yet
+    app.on_rebalance_complete.send()
+    assert not ownership.owns_current_tables  # Faust still marks the rebalance as running
+    app.rebalancing = False
+    assert ownership.owns_current_tables
+    # Caches and indexes were dropped at the assignment and again once recovery had run.
+    assert len(changed) == 2
+
+
+def test_a_replica_without_the_partition_or_mid_rebalance_does_not_read():
+    app = App()
+    ownership = PartitionOwnership(WRITER, lambda: None)
+    ownership.connect(app)
+    app.on_partitions_assigned.send({TP("other", 0)})
+    app.on_rebalance_complete.send()
+    assert not ownership.owns_current_tables
+    app.on_partitions_assigned.send({WRITER})
+    app.on_rebalance_complete.send()
+    assert ownership.owns_current_tables
+    app.on_partitions_revoked.send({WRITER})
+    assert not ownership.owns_current_tables

@@ -96,6 +96,10 @@ class CreditFile:
         )
 
 
+# Fields of CreditState that are functions of the files: in memory, rebuilt, never stored.
+DERIVED_INDEXES = ("watched",)
+
+
 @dataclass
 class CreditState:
     # USCC -> its credit file.

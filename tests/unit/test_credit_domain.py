@@ -4,10 +4,11 @@ demo bureaus."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ipcoord.credit.domain import Command, Meta, decide, evolve
+from ipcoord.credit.domain import Command, Meta, decide, evolve, rebuild_indexes
 from ipcoord.credit.domain.discipline import pending_measures
 from ipcoord.credit.domain.shared import years_after
 from ipcoord.credit.state import RECORDS_KEPT, CreditState, listing_id_for
@@ -291,6 +292,10 @@ def test_replaying_the_facts_rebuilds_the_same_state_and_twice_changes_nothing()
         evolve(rebuilt, event, meta)
     assert rebuilt == live
     assert set(live.watched) == {uscc(14), uscc(15)}
+    # The derived indexes, rebuilt from the files alone, are the ones evolve kept.
+    derived = dataclasses.replace(live, watched={}, persons={"x": ["y"]}, persons_of={})
+    rebuild_indexes(derived)
+    assert derived == live
 
 
 def listing_of(state, entity, listing_id):

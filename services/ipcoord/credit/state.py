@@ -97,7 +97,7 @@ class CreditFile:
 
 
 # Fields of CreditState that are functions of the files: in memory, rebuilt, never stored.
-DERIVED_INDEXES = ("watched",)
+DERIVED_INDEXES = ("watched", "persons", "persons_of")
 
 
 @dataclass
@@ -107,6 +107,10 @@ class CreditState:
     # USCC -> the earliest time something of its file falls due (expiry, feedback, objection
     # or repair deadlines): what the clock checks, kept by evolve.
     watched: MutableMapping[str, datetime] = field(default_factory=dict)
+    # "<hash key id>:<hex HMAC>" of a related person -> the USCCs whose active listings name
+    # them (CheckDiscipline by person), and its reverse, to update it when a file changes.
+    persons: MutableMapping[str, list[str]] = field(default_factory=dict)
+    persons_of: MutableMapping[str, list[str]] = field(default_factory=dict)
 
 
 def listing_id_for(uscc: str, number: int) -> str:
@@ -120,3 +124,18 @@ def uscc_of_listing(listing_id: str) -> str | None:
     if len(parts) != 3 or parts[0] != "L" or len(parts[1]) != 18 or not parts[2].isdigit():
         return None
     return parts[1]
+
+
+def person_key(key_id: str, digest: bytes) -> str:
+    return f"{key_id}:{digest.hex()}"
+
+
+def listed_person_keys(file: CreditFile) -> list[str]:
+    """The related persons named by the file's active listings, as ``persons`` keys."""
+    return sorted(
+        {
+            person_key(p.hash_key_id, p.id_number_hmac)
+            for listing in file.active_listings()
+            for p in listing.related_persons
+        }
+    )

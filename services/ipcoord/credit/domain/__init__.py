@@ -23,10 +23,10 @@ from google.protobuf.message import Message
 
 from ipcoord.credit.domain import discipline, records, remedies
 from ipcoord.credit.domain.shared import Command, Meta, Rules
-from ipcoord.credit.state import CreditState
+from ipcoord.credit.state import DERIVED_INDEXES, CreditFile, CreditState, listed_person_keys
 from ipcoord.platform.errors import InvalidInput, Violation
 
-__all__ = ["Command", "Meta", "Rules", "decide", "evolve"]
+__all__ = ["Command", "Meta", "Rules", "decide", "evolve", "rebuild_indexes"]
 
 
 def _one_handler_each(*tables: Mapping[type, Callable]) -> dict[type, Callable]:
@@ -61,9 +61,42 @@ def evolve(state: CreditState, event: Message, meta: Meta) -> CreditState:
     file = handler(state, event, meta)
     if file is not None:
         state.files[file.uscc] = file
-        due = remedies.next_due(file)
-        if due is None:
-            state.watched.pop(file.uscc, None)
-        elif state.watched.get(file.uscc) != due:
-            state.watched[file.uscc] = due
+        follow(state, file)
     return state
+
+
+def follow(state: CreditState, file: CreditFile) -> None:
+    """Bring the derived indexes in line with a file as it now stands: what the clock watches,
+    and the persons its active listings name."""
+    due = remedies.next_due(file)
+    if due is None:
+        state.watched.pop(file.uscc, None)
+    elif state.watched.get(file.uscc) != due:
+        state.watched[file.uscc] = due
+    before, now = state.persons_of.get(file.uscc, []), listed_person_keys(file)
+    if before == now:
+        return
+    for key in set(before) - set(now):
+        usccs = [u for u in state.persons.get(key, []) if u != file.uscc]
+        if usccs:
+            state.persons[key] = usccs
+        else:
+            state.persons.pop(key, None)
+    for key in set(now) - set(before):
+        state.persons[key] = sorted({*state.persons.get(key, []), file.uscc})
+    if now:
+        state.persons_of[file.uscc] = now
+    else:
+        state.persons_of.pop(file.uscc, None)
+
+
+def rebuild_indexes(state: CreditState) -> int:
+    """Empty the derived indexes and follow every file again (the service does this at each
+    assignment). Returns the number of files read."""
+    for name in DERIVED_INDEXES:
+        getattr(state, name).clear()
+    count = 0
+    for file in state.files.values():
+        follow(state, file)
+        count += 1
+    return count

@@ -1,0 +1,94 @@
+"""Lookups over credit state: the point-of-decision check, an entity's profile, a listing's
+feedback. Each reads one credit file (or, for a person, the files the persons index names):
+none scans the table."""
+
+from __future__ import annotations
+
+from ipcoord.credit import views
+from ipcoord.credit.domain.discipline import listing_of
+from ipcoord.credit.domain.records import check_uscc
+from ipcoord.credit.domain.shared import Rules
+from ipcoord.credit.state import CreditFile, CreditState, Listing, person_key
+from ipcoord.platform.errors import InvalidInput, Violation
+from ipcoord.platform.personal_ids import KeyedHash
+from ipcoord.platform.table_codec import timestamp
+from ipcoord.v1 import credit_pb2 as C
+
+
+def check_discipline(
+    state: CreditState,
+    rules: Rules,
+    *,
+    uscc: str = "",
+    person: list[KeyedHash] | None = None,
+    measure_code: str = "",
+    department: str = "",
+) -> C.CheckDisciplineResponse:
+    """Whether a measure (or a department's measures, or any) applies to an entity or to a
+    person listed with one, now: under the active listing that runs longest. ``person``: the
+    hashes of the person's id number under every key held (the gRPC edge makes them)."""
+    if bool(uscc) == bool(person):
+        raise InvalidInput([Violation("uscc", "give either a USCC or a person's id number")])
+    if uscc:
+        check_uscc(uscc, rules, "uscc")
+    if measure_code and measure_code not in rules.measures:
+        raise InvalidInput([Violation("measure_code", f"{measure_code!r} is not a measure")])
+    if department and department not in rules.bureaus:
+        raise InvalidInput([Violation("department", f"unknown department {department!r}")])
+    candidates = []
+    for file in _files(state, uscc, person or []):
+        for listing in file.active_listings():
+            if person and not _names(listing, person):
+                continue
+            measures = [
+                m
+                for m in listing.measures
+                if (not measure_code or m.code == measure_code)
+                and (not department or m.implementing_department == department)
+            ]
+            if measures:
+                candidates.append((listing, measures))
+    if not candidates:
+        return C.CheckDisciplineResponse(applies=False)
+    listing, measures = max(candidates, key=lambda c: (c[0].expires_at, c[0].listing_id))
+    return C.CheckDisciplineResponse(
+        applies=True,
+        listing_id=listing.listing_id,
+        since=timestamp(listing.listed_at),
+        until=timestamp(listing.expires_at),
+        measures=measures,
+    )
+
+
+def credit_profile(state: CreditState, rules: Rules, uscc: str) -> C.CreditProfile:
+    """Everything on record of an entity; an entity with nothing on record has an empty
+    profile (that is an answer, not a missing resource)."""
+    check_uscc(uscc, rules, "uscc")
+    file = state.files.get(uscc) or CreditFile(uscc)
+    listings = sorted(file.listings.values(), key=lambda listing: listing.listed_at)
+    return C.CreditProfile(
+        entity=views.entity(file),
+        records=[views.record_view(file, r) for r in reversed(file.records)],
+        active_listings=[views.listing_view(file, x) for x in listings if x.active],
+        removed_listings=[views.removal_view(file, x) for x in listings if not x.active],
+    )
+
+
+def listing_feedback(state: CreditState, listing_id: str) -> C.ListingFeedback:
+    _, listing = listing_of(state, listing_id)
+    return views.feedback_view(listing)
+
+
+def _files(state: CreditState, uscc: str, person: list[KeyedHash]) -> list[CreditFile]:
+    if uscc:
+        file = state.files.get(uscc)
+        return [file] if file else []
+    usccs = sorted(
+        {u for h in person for u in state.persons.get(person_key(h.key_id, h.digest), [])}
+    )
+    return [state.files[u] for u in usccs if u in state.files]
+
+
+def _names(listing: Listing, person: list[KeyedHash]) -> bool:
+    wanted = {(h.key_id, h.digest) for h in person}
+    return any((p.hash_key_id, p.id_number_hmac) in wanted for p in listing.related_persons)

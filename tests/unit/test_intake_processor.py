@@ -253,14 +253,14 @@ async def test_a_rebuild_lets_the_loop_run_and_starts_again_when_the_tables_chan
 ):
     import ipcoord.intake.processor as processor_module
 
-    monkeypatch.setattr(processor_module, "_REBUILD_SLICE", 1)  # a turn of the loop per case
+    monkeypatch.setattr(processor_module, "REBUILD_SLICE", 1)  # a turn of the loop per case
     service = Service({}, tmp_path / "journal")
     for n in range(3):
         await service.handle(_submission(f"P-{n}", n), n)
     processor = service.processor
     processor.tables_changed()  # an assignment
     assert not processor.indexes_ready
-    caplog.set_level("INFO", logger="ipcoord.intake.processor")
+    caplog.set_level("INFO", logger="ipcoord.platform.processor")
     processor.start_rebuilding()  # what a lookup does; it is told UNAVAILABLE meanwhile
     await asyncio.sleep(0)
     await asyncio.sleep(0)

@@ -62,6 +62,28 @@ class RocksTable(MutableMapping):
         return sum(1 for _ in self)
 
 
+class StoredTable(MutableMapping):
+    """A table as rocksdb keeps it: encoded bytes, decoded into new objects on every read."""
+
+    def __init__(self, name: str, stored: dict, codecs: dict = CODECS) -> None:
+        self.codec, self.stored = codecs[name], stored
+
+    def __getitem__(self, key):
+        return self.codec.decode(self.stored[key])
+
+    def __setitem__(self, key, value):
+        self.stored[key] = self.codec.encode(value)
+
+    def __delitem__(self, key):
+        del self.stored[key]
+
+    def __iter__(self):
+        return iter(self.stored)
+
+    def __len__(self):
+        return len(self.stored)
+
+
 def new_state(store: str) -> IntakeState:
     if store == "dicts":
         return IntakeState()

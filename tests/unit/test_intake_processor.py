@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import MutableMapping
 
 import pytest
 from ipcoord.intake.domain import Rules, case_id_for, indexes
 from ipcoord.intake.processor import IntakeProcessor
 from ipcoord.intake.state import DERIVED_INDEXES, IntakeState, Submission
-from ipcoord.intake.state_codecs import CODECS
 from ipcoord.platform import codec
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.journal import Journal, Source
@@ -20,31 +18,10 @@ from ipcoord.platform.staged import Stage
 from ipcoord.v1 import common_pb2
 from ipcoord.v1 import intake_pb2 as S
 from support.reports import report, uscc
+from support.stores import StoredTable
 
 RULES = Rules(bureaus=BureauRegistry.demo())
 TOPIC = "ipcoord.intake.submissions.v1"
-
-
-class StoredTable(MutableMapping):
-    """A table as rocksdb keeps it: encoded bytes, decoded into new objects on every read."""
-
-    def __init__(self, name: str, stored: dict) -> None:
-        self.codec, self.stored = CODECS[name], stored
-
-    def __getitem__(self, key):
-        return self.codec.decode(self.stored[key])
-
-    def __setitem__(self, key, value):
-        self.stored[key] = self.codec.encode(value)
-
-    def __delitem__(self, key):
-        del self.stored[key]
-
-    def __iter__(self):
-        return iter(self.stored)
-
-    def __len__(self):
-        return len(self.stored)
 
 
 class Service:

@@ -164,6 +164,8 @@ def test_topic_registry_is_complete_and_unique():
         "ipcoord.intake.replies.v1",
         "ipcoord.cases.v1",
         "ipcoord.credit.v1",
+        "ipcoord.credit.commands.v1",
+        "ipcoord.credit.replies.v1",
         "ipcoord.discipline.feedback.v1",
         "ipcoord.notifications.v1",
         "ipcoord.deadletter.v1",
@@ -173,6 +175,10 @@ def test_topic_registry_is_complete_and_unique():
         assert spec.producers, spec.name
         assert spec.config()["cleanup.policy"] in {"delete", "compact"}
     assert by_name("ipcoord.cases.v1").partitions == 6
+    # Credit's commands are partitioned like its tables and its facts: one writer per entity.
+    assert (
+        by_name("ipcoord.credit.commands.v1").partitions == by_name("ipcoord.credit.v1").partitions
+    )
     assert full_name(by_name("ipcoord.cases.v1"), "t1.") == "t1.ipcoord.cases.v1"
     with pytest.raises(KeyError, match="unknown topic"):
         by_name("ipcoord.nope")

@@ -92,14 +92,7 @@ class IntakeLogic:
         view = dataclasses.replace(
             state, cases=tables("cases"), **{name: tables(name) for name in DERIVED_INDEXES}
         )
-        indexes.clear(view)
-        count = 0
-        for case in view.cases.values():
-            indexes.add_case(view, case)
-            count += 1
-            if count % REBUILD_SLICE == 0:
-                yield count
-        yield count
+        return indexes.rebuilding(view, REBUILD_SLICE)
 
     def rejection(self, env: codec.Envelope, body: Message, error: DomainError) -> Message:
         if isinstance(body, intake_pb2.ReportSubmitted):

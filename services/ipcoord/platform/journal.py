@@ -111,6 +111,22 @@ class Journal:
             if started:
                 yield entry
 
+    def uncommitted_of(self, topic: str, partition: int, committed: int) -> Iterator[Entry]:
+        """The entries of one input partition from ``committed`` (the next offset the group
+        will read) on, in order: the redo of a writer whose keys are partitioned like its
+        input, so that no other partition's entries are touched (credit records)."""
+        for seq in range(max(1, self._last - self._keep + 1), self._last + 1):
+            value = self._get(_SEQ + _seq_bytes(seq))
+            if value is None:
+                continue
+            entry = _decode(value)
+            source = entry.source
+            if (source.topic, source.partition) == (
+                topic,
+                partition,
+            ) and source.offset >= committed:
+                yield entry
+
     # ------------------------------------------------------------------------------ storage
 
     def _get(self, key: bytes) -> bytes | None:

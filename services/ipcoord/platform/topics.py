@@ -97,6 +97,29 @@ CREDIT = TopicSpec(
     consumers=(Service.CREDIT, Service.INTAKE, Service.NOTIFICATIONS),
     description="Dishonesty records and serious-dishonesty listings per entity.",
 )
+CREDIT_COMMANDS = TopicSpec(
+    name="ipcoord.credit.commands.v1",
+    partitions=6,
+    key="USCC (clock ticks: 'clock', sent to each partition)",
+    value="ipcoord.v1.Envelope (CreditCommand)",
+    producers=(Service.CREDIT,),
+    consumers=(Service.CREDIT,),
+    # Written only by credit records itself: its gRPC edge (callers proven by certificate),
+    # its relays of intake's decisions and of departments' feedback, and its clock. Keyed and
+    # partitioned like the credit tables: one writer per entity.
+    retention_ms=30 * _DAY_MS,
+    description="Commands to credit records' single writer per entity.",
+)
+CREDIT_REPLIES = TopicSpec(
+    name="ipcoord.credit.replies.v1",
+    partitions=3,
+    key="replica id",
+    value="ipcoord.v1.CommandReply",
+    producers=(Service.CREDIT,),
+    consumers=(Service.CREDIT,),
+    retention_ms=60 * 60 * 1000,  # useless once the caller has its answer
+    description="Credit records' answers to gRPC commands, per replica.",
+)
 DISCIPLINE_FEEDBACK = TopicSpec(
     name="ipcoord.discipline.feedback.v1",
     partitions=6,
@@ -132,6 +155,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     INTAKE_REPLIES,
     CASES,
     CREDIT,
+    CREDIT_COMMANDS,
+    CREDIT_REPLIES,
     DISCIPLINE_FEEDBACK,
     NOTIFICATIONS,
     DEADLETTER,

@@ -17,7 +17,8 @@ a change reaches the table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 
 from google.protobuf.message import Message
 
@@ -26,7 +27,16 @@ from ipcoord.credit.domain.shared import Command, Meta, Rules
 from ipcoord.credit.state import DERIVED_INDEXES, CreditFile, CreditState, listed_person_keys
 from ipcoord.platform.errors import InvalidInput, Violation
 
-__all__ = ["Command", "Meta", "Rules", "decide", "evolve", "rebuild_indexes"]
+__all__ = [
+    "Command",
+    "Meta",
+    "Rules",
+    "decide",
+    "evolve",
+    "follow",
+    "rebuild_indexes",
+    "rebuilding",
+]
 
 
 def _one_handler_each(*tables: Mapping[type, Callable]) -> dict[type, Callable]:
@@ -90,13 +100,20 @@ def follow(state: CreditState, file: CreditFile) -> None:
         state.persons_of.pop(file.uscc, None)
 
 
-def rebuild_indexes(state: CreditState) -> int:
+def rebuilding(state: CreditState, every: int) -> Iterator[int]:
     """Empty the derived indexes and follow every file again (the service does this at each
-    assignment). Returns the number of files read."""
+    assignment), yielding the number of files read every ``every`` and at the end."""
     for name in DERIVED_INDEXES:
         getattr(state, name).clear()
     count = 0
     for file in state.files.values():
         follow(state, file)
         count += 1
-    return count
+        if count % every == 0:
+            yield count
+    yield count
+
+
+def rebuild_indexes(state: CreditState) -> int:
+    """``rebuilding`` in one go; returns the number of files read."""
+    return deque(rebuilding(state, every=1 << 30), maxlen=1)[0]

@@ -11,6 +11,9 @@ table writes (each a rocksdb put and a changelog record), the bulk of what a com
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
+
 from ipcoord.intake.domain import actions, lifecycle, tracing
 from ipcoord.intake.domain.shared import Standing
 from ipcoord.intake.state import DERIVED_INDEXES, Case, IntakeState
@@ -30,12 +33,19 @@ def add_case(state: IntakeState, case: Case) -> None:
     actions.follow(state, case, _NOT_YET)
 
 
-def rebuild(state: IntakeState) -> int:
-    """Empty the derived indexes of ``state`` and index every case again. Returns the number
-    of cases read. (The service does the same a slice at a time: processor.ensure_indexes.)"""
+def rebuilding(state: IntakeState, every: int) -> Iterator[int]:
+    """Empty the derived indexes of ``state`` and index every case again, yielding the number
+    of cases read every ``every`` and at the end (the service turns its loop in between)."""
     clear(state)
     count = 0
     for case in state.cases.values():
         add_case(state, case)
         count += 1
-    return count
+        if count % every == 0:
+            yield count
+    yield count
+
+
+def rebuild(state: IntakeState) -> int:
+    """``rebuilding`` in one go; returns the number of cases read."""
+    return deque(rebuilding(state, every=1 << 30), maxlen=1)[0]

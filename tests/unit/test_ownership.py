@@ -32,30 +32,39 @@ class App:
 
 def test_tables_are_current_only_after_the_recovery_that_follows_an_assignment():
     app, changed = App(), []
-    ownership = PartitionOwnership(WRITER, lambda: changed.append(True))
+    ownership = PartitionOwnership(WRITER.topic, lambda: changed.append(True))
     ownership.connect(app)
-    assert not ownership.owns_current_tables
+    assert not ownership.current(0)
     app.rebalancing = True
     app.on_partitions_revoked.send(set())
     app.on_partitions_assigned.send({WRITER})
-    assert not ownership.owns_current_tables  # recovery has not run yet
+    assert not ownership.current(0)  # recovery has not run yet
     app.on_rebalance_complete.send()
-    assert not ownership.owns_current_tables  # Faust still marks the rebalance as running
+    assert not ownership.current(0)  # Faust still marks the rebalance as running
     app.rebalancing = False
-    assert ownership.owns_current_tables
+    assert ownership.current(0)
     # Caches and indexes were dropped at the assignment and again once recovery had run.
     assert len(changed) == 2
 
 
 def test_a_replica_without_the_partition_or_mid_rebalance_does_not_read():
     app = App()
-    ownership = PartitionOwnership(WRITER, lambda: None)
+    ownership = PartitionOwnership(WRITER.topic, lambda: None)
     ownership.connect(app)
     app.on_partitions_assigned.send({TP("other", 0)})
     app.on_rebalance_complete.send()
-    assert not ownership.owns_current_tables
+    assert not ownership.current(0)
     app.on_partitions_assigned.send({WRITER})
     app.on_rebalance_complete.send()
-    assert ownership.owns_current_tables
+    assert ownership.current(0)
     app.on_partitions_revoked.send({WRITER})
-    assert not ownership.owns_current_tables
+    assert not ownership.current(0)
+
+
+def test_each_owned_partition_of_the_topic_counts_and_no_other():
+    app = App()
+    ownership = PartitionOwnership("credit", lambda: None)
+    ownership.connect(app)
+    app.on_partitions_assigned.send({TP("credit", 1), TP("credit", 4), TP("other", 2)})
+    app.on_rebalance_complete.send()
+    assert [p for p in range(6) if ownership.current(p)] == [1, 4]

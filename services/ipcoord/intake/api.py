@@ -24,7 +24,7 @@ from ipcoord.v1 import intake_pb2, intake_pb2_grpc
 S = intake_pb2
 
 # (command envelope, caller's W3C traceparent or None, extra headers) -> published
-SendCommand = Callable[..., Awaitable[None]]  # see stream.command_sender
+SendCommand = Callable[..., Awaitable[None]]  # see platform.sending.command_sender
 
 
 def _traceparent(context: grpc.aio.ServicerContext) -> str | None:

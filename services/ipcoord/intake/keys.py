@@ -5,7 +5,8 @@
   or the seller it is about).
 - ``ipcoord.intake.control.v1``: the clock's ticks under ``CLOCK``; listings relayed from
   credit keep the key credit gave them.
-- ``ipcoord.intake.replies.v1``: a reply under the replica that waits for it (``reply_key``).
+- ``ipcoord.intake.replies.v1``: a reply under the replica that waits for it (the replica id,
+  platform/sending.py).
 - ``ipcoord.cases.v1``: a fact under ``fact_key``: its case id (``case_id_for`` names a
   filed case), else its action id, else the thing it is about.
 
@@ -66,11 +67,6 @@ def command_key(command: Message, bureau: str) -> str:
         ):
             return command.action_id
     return command.case_id  # the lifecycle commands
-
-
-def reply_key(replica: str) -> str:
-    """A CommandReply goes to the replica whose caller waits for it."""
-    return replica
 
 
 def fact_key(event: Message, cause: Envelope) -> str:

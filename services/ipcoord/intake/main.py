@@ -17,10 +17,7 @@ from ipcoord.intake.state import DERIVED_INDEXES, IntakeState
 from ipcoord.intake.state_codecs import CODECS
 from ipcoord.intake.stream import (
     IntakeTopics,
-    command_sender,
-    fact_publisher,
     register_agents,
-    reply_sender,
 )
 from ipcoord.platform import table_codec
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
@@ -35,6 +32,7 @@ from ipcoord.platform.ownership import PartitionOwnership
 from ipcoord.platform.read_cache import ReadCache
 from ipcoord.platform.request_reply import ReplyInbox
 from ipcoord.platform.runner import ServiceHandle, run_until_signalled
+from ipcoord.platform.sending import command_sender, fact_publisher, reply_sender
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.staged import Stage
 from ipcoord.platform.topics import (
@@ -140,7 +138,7 @@ async def build(
         stage,
         journal,
         rules,
-        fact_publisher(topics),
+        fact_publisher(topics.cases),
         reply_sender(topics.replies),
         fail_stop=fail_stop,
     )
@@ -158,13 +156,13 @@ async def build(
     inbox = ReplyInbox(settings, INTAKE_REPLIES)
     writer_partition = TP(full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), 0)
 
-    ownership = PartitionOwnership(writer_partition, processor.tables_changed)
+    ownership = PartitionOwnership(writer_partition.topic, processor.tables_changed)
     ownership.connect(app)
 
     def holds_state() -> bool:
         # Only the replica that owns the single writer's partition has intake's tables, and
         # only once they are recovered (a lookup must never answer from a half-read table).
-        if not ownership.owns_current_tables:
+        if not ownership.current(writer_partition.partition):
             return False
         # After an assignment the derived indexes are rebuilt first (in the background):
         # until then a lookup is told UNAVAILABLE, never answered from half-built indexes.

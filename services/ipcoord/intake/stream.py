@@ -14,7 +14,7 @@ from functools import partial
 
 import faust
 
-from ipcoord.intake.keys import CLOCK, reply_key
+from ipcoord.intake.keys import CLOCK
 from ipcoord.intake.processor import RELAYED, IntakeProcessor
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
@@ -24,6 +24,7 @@ from ipcoord.platform.faust_app import consume_envelopes
 from ipcoord.platform.journal import Source
 from ipcoord.platform.offsets import committed_offsets
 from ipcoord.platform.request_reply import HEADER_REPLY_TO
+from ipcoord.platform.sending import command_sender
 from ipcoord.platform.settings import Settings
 from ipcoord.v1 import intake_pb2
 
@@ -45,46 +46,6 @@ class IntakeTopics:
     replies: faust.TopicT
     cases: faust.TopicT
     credit: faust.TopicT
-
-
-def fact_publisher(topics: IntakeTopics):
-    """(key, fact envelope, parent traceparent) -> the broker's ack, to await or not."""
-
-    async def publish(key: str, env: codec.Envelope, traceparent: str | None = None):
-        return await topics.cases.send(
-            key=key.encode(),
-            value=codec.encode(env),
-            headers=codec.headers(env, parent_traceparent=traceparent),
-        )
-
-    return publish
-
-
-def command_sender(topic: faust.TopicT) -> Callable[..., Awaitable[None]]:
-    """Puts a command on ``topic`` and returns once the broker has it."""
-
-    async def send(
-        env: codec.Envelope,
-        traceparent: str | None = None,
-        extra_headers: dict[str, str] | None = None,
-    ) -> None:
-        headers = codec.headers(env, parent_traceparent=traceparent)
-        headers += [(k, v.encode()) for k, v in (extra_headers or {}).items()]
-        ack = await topic.send(
-            key=env.subject_key.encode(), value=codec.encode(env), headers=headers
-        )
-        await ack
-
-    return send
-
-
-def reply_sender(topic: faust.TopicT):
-    """(replica id, CommandReply) -> sent, keyed by the replica that waits for it."""
-
-    async def send(replica: str, reply) -> None:
-        await topic.send(key=reply_key(replica).encode(), value=reply.SerializeToString())
-
-    return send
 
 
 def register_agents(

@@ -1,5 +1,5 @@
-"""Whether this replica owns a partition and its tables are current, from Faust's rebalance
-signals: what a lookup asks before it reads local state.
+"""Which partitions of a writer's input this replica owns with current tables, from Faust's
+rebalance signals: what a lookup asks before it reads local state.
 
 Faust's own flags do not say it: ``recovery.completed`` is set after the process's first
 recovery and never cleared, and ``recovery.in_recovery`` turns on only once the recovery task
@@ -20,11 +20,12 @@ from faust.types import TP
 
 
 class PartitionOwnership:
-    def __init__(self, partition: TP, tables_changed: Callable[[], None]) -> None:
-        self._partition = partition
+    def __init__(self, topic: str, tables_changed: Callable[[], None]) -> None:
+        self._topic = topic
         self._tables_changed = tables_changed
-        self._owned = False
+        self._owned: frozenset[int] = frozenset()
         self._current = False
+        self._app: faust.App | None = None
 
     def connect(self, app: faust.App) -> None:
         self._app = app
@@ -32,16 +33,16 @@ class PartitionOwnership:
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_rebalance_complete.connect(self._on_rebalance_complete)
 
-    @property
-    def owns_current_tables(self) -> bool:
-        rebalancing = getattr(getattr(self, "_app", None), "rebalancing", False)
-        return self._owned and self._current and not rebalancing
+    def current(self, partition: int) -> bool:
+        """Whether this replica owns ``partition`` and its tables hold everything written."""
+        rebalancing = self._app is not None and self._app.rebalancing
+        return self._current and not rebalancing and partition in self._owned
 
     def _on_revoked(self, sender, revoked, **kwargs) -> None:
-        self._owned = self._current = False
+        self._owned, self._current = frozenset(), False
 
-    def _on_assigned(self, sender, assigned, **kwargs) -> None:
-        self._owned = self._partition in assigned
+    def _on_assigned(self, sender, assigned: set[TP], **kwargs) -> None:
+        self._owned = frozenset(tp.partition for tp in assigned if tp.topic == self._topic)
         self._current = False
         # Another replica may have written the tables while this one did not own them.
         self._tables_changed()

@@ -1,0 +1,50 @@
+"""Putting envelopes on Kafka from a Faust app: a service's facts, commands for its single
+writer, and the writer's replies to the replica a gRPC caller waits on."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import faust
+
+from ipcoord.platform import codec
+
+
+def fact_publisher(topic: faust.TopicT):
+    """(key, fact envelope, parent traceparent) -> the broker's ack, to await or not."""
+
+    async def publish(key: str, env: codec.Envelope, traceparent: str | None = None):
+        return await topic.send(
+            key=key.encode(),
+            value=codec.encode(env),
+            headers=codec.headers(env, parent_traceparent=traceparent),
+        )
+
+    return publish
+
+
+def command_sender(topic: faust.TopicT) -> Callable[..., Awaitable[None]]:
+    """Puts a command on ``topic`` and returns once the broker has it."""
+
+    async def send(
+        env: codec.Envelope,
+        traceparent: str | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        headers = codec.headers(env, parent_traceparent=traceparent)
+        headers += [(k, v.encode()) for k, v in (extra_headers or {}).items()]
+        ack = await topic.send(
+            key=env.subject_key.encode(), value=codec.encode(env), headers=headers
+        )
+        await ack
+
+    return send
+
+
+def reply_sender(topic: faust.TopicT):
+    """(replica id, CommandReply) -> sent, keyed by the replica that waits for it."""
+
+    async def send(replica: str, reply) -> None:
+        await topic.send(key=replica.encode(), value=reply.SerializeToString())
+
+    return send

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 
 from ipcoord.platform import codec
@@ -44,10 +45,12 @@ def read_envelopes(settings, spec: TopicSpec, timeout_s: float = 3.0) -> list[co
 
 
 async def eventually(predicate, timeout_s: float = 30.0, interval_s: float = 0.2):
-    """Wait until ``predicate()`` is truthy; returns its value."""
+    """Wait until ``predicate()`` (or what it returns, if awaitable) is truthy; returns it."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 from google.protobuf.message import Message
 
+from ipcoord.credit.answers import answer
 from ipcoord.credit.domain import Command, Meta, Rules, decide, evolve, rebuilding
 from ipcoord.credit.state import DERIVED_INDEXES, CreditState, uscc_of_listing
 from ipcoord.credit.state_codecs import CODECS
@@ -78,8 +79,7 @@ class CreditLogic:
     def answer(
         self, env: codec.Envelope, facts: list[codec.Envelope], state: CreditState
     ) -> Message | None:
-        # What each gRPC command returns is filled in with credit's gRPC edge (issue 8).
-        return None
+        return answer(command_of(env), facts, state)
 
     def rebuild_indexes(self, state: CreditState, tables: Callable) -> Iterator[int]:
         view = dataclasses.replace(

@@ -151,6 +151,27 @@ class Processor:
         log.info("journal entries applied again after an unclean stop", extra={"count": count})
         return count
 
+    def redo_partition(self, topic: str, partition: int, committed: int) -> int:
+        """The redo for one input partition (a writer whose tables are partitioned like its
+        input): its entries from ``committed`` on, applied again in order, inside an event of
+        that partition, so their changelog records go to its partition. Returns how many."""
+        count = 0
+        for entry in self._journal.uncommitted_of(topic, partition, committed):
+            record = journal_pb2.JournalEntry.FromString(entry.payload)
+            self._stage.apply(_writes(record, self._logic.codecs))
+            count += 1
+        self.tables_changed()
+        log.info(
+            "journal entries applied again after an unclean stop",
+            extra={"topic": topic, "partition": partition, "count": count},
+        )
+        return count
+
+    @property
+    def was_clean(self) -> bool:
+        """Whether the last stop was clean (nothing to apply again)."""
+        return self._journal.was_clean
+
     @property
     def needs_redo(self) -> bool:
         return not self._redone

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     deadline_check_interval_s: float = Field(default=60.0, gt=0)
     # Largest accepted Kafka record value, bytes.
     max_message_bytes: int = 1_000_000
+    # Credit records: the rules file (listing rules, measures, terms; unset: the shipped one),
+    # and the keys of personal id number hashes (a JSON file, a Kubernetes Secret; unset: a
+    # development key, refused with TLS configured).
+    credit_rules: Path | None = None
+    person_hash_keys: Path | None = None
 
     @model_validator(mode="after")
     def _default_replica_id(self) -> Settings:
@@ -176,6 +181,16 @@ class Settings(BaseSettings):
                 "IPCOORD_BUREAUS is unset but TLS is configured (IPCOORD_TLS_CERT_FILE): "
                 "production needs its bureau registry, id:kind:division entries or a file path; "
                 "the demo bureaus are for development only"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _hash_keys_required_with_tls(self) -> Settings:
+        if self.person_hash_keys is None and self.tls_cert_file is not None:
+            raise ValueError(
+                "IPCOORD_PERSON_HASH_KEYS is unset but TLS is configured: production hashes "
+                "personal id numbers with its own keys (a JSON file, see docs/credit.md); the "
+                "development key is for development only"
             )
         return self
 

@@ -1,5 +1,5 @@
-"""`ipcoord serve intake` as an operator runs it: NOT_SERVING until ready, then SERVING, and
-ipcoord.v1.CaseIntake listed by reflection."""
+"""`ipcoord serve <service>` as an operator runs it: NOT_SERVING until ready, then SERVING, its
+gRPC service listed by reflection, a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -23,7 +24,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_serve_intake_health_and_reflection(settings, tmp_path):
+@pytest.mark.parametrize(
+    ("service", "grpc_service"),
+    [("intake", "ipcoord.v1.CaseIntake"), ("credit", "ipcoord.v1.CreditRecords")],
+)
+async def test_serve_health_and_reflection(settings, tmp_path, service, grpc_service):
     port = _free_port()
     env = {
         **os.environ,
@@ -33,9 +38,9 @@ async def test_serve_intake_health_and_reflection(settings, tmp_path):
         "IPCOORD_DATA_DIR": str(tmp_path),
         "IPCOORD_INSECURE_DEV_IDENTITY": "true",
     }
-    log = tmp_path / "intake.log"  # a file, not a pipe: a full pipe would block the service
+    log = tmp_path / f"{service}.log"  # a file, not a pipe: a full pipe would block the service
     process = subprocess.Popen(  # noqa: ASYNC220 - the service must run in its own process
-        [str(Path(sys.executable).parent / "ipcoord"), "serve", "intake"],
+        [str(Path(sys.executable).parent / "ipcoord"), "serve", service],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -47,7 +52,7 @@ async def test_serve_intake_health_and_reflection(settings, tmp_path):
             for _ in range(300):
                 try:
                     reply = await health.Check(
-                        health_pb2.HealthCheckRequest(service="ipcoord.v1.CaseIntake"), timeout=1
+                        health_pb2.HealthCheckRequest(service=grpc_service), timeout=1
                     )
                     status = reply.status
                     if status == health_pb2.HealthCheckResponse.SERVING:
@@ -61,7 +66,7 @@ async def test_serve_intake_health_and_reflection(settings, tmp_path):
             request = reflection_pb2.ServerReflectionRequest(list_services="")
             replies = [r async for r in stub.ServerReflectionInfo(iter([request]))]
             names = {s.name for s in replies[0].list_services_response.service}
-            assert "ipcoord.v1.CaseIntake" in names
+            assert grpc_service in names
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0  # drained and stopped on SIGTERM

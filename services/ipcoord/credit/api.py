@@ -1,0 +1,180 @@
+"""CreditRecords gRPC servicer: identify the caller, hash personal id numbers on arrival, hand
+commands to the writer of the entity (request-reply over Kafka, so any replica takes any
+write), answer lookups where this replica owns the entity's partition, map refusals to
+statuses. Thin by design: the writer validates, queries.py reads the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import grpc
+from google.protobuf.message import Message
+
+from ipcoord.credit import queries
+from ipcoord.credit.domain.shared import Rules
+from ipcoord.credit.state import CreditState, uscc_of_listing
+from ipcoord.credit.stream import command
+from ipcoord.platform import codec
+from ipcoord.platform.calendar import Clock
+from ipcoord.platform.errors import DomainError, InvalidInput, NotFound, Violation, from_refusal
+from ipcoord.platform.grpc_errors import abort_with
+from ipcoord.platform.identity import IdentityResolver
+from ipcoord.platform.personal_ids import PersonHasher, id_number_problem
+from ipcoord.platform.request_reply import CallerGone, CommandReply, ReplyInbox
+from ipcoord.v1 import credit_pb2 as C
+from ipcoord.v1 import credit_pb2_grpc
+
+SendCommand = Callable[..., Awaitable[None]]  # platform.sending.command_sender
+
+
+class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
+    def __init__(
+        self,
+        state: CreditState,
+        rules: Rules,
+        identity: IdentityResolver,
+        hasher: PersonHasher,
+        send: SendCommand,
+        inbox: ReplyInbox,
+        clock: Clock,
+        holds: Callable[[str | None], bool],
+        *,
+        decision_timeout_s: float = 15.0,
+    ) -> None:
+        self._state = state
+        self._rules = rules
+        self._identity = identity
+        self._hasher = hasher
+        self._send = send
+        self._inbox = inbox
+        self._clock = clock
+        # holds(uscc): this replica owns that entity's partition with current tables;
+        # holds(None): it owns them all (a lookup by person reads every entity's listings).
+        self._holds = holds
+        self._timeout = decision_timeout_s
+
+    # ---------------------------------------------------------------- commands
+
+    async def RecordDishonesty(self, request, context):
+        body = C.RecordDishonesty(
+            entity=request.entity,
+            behaviour=request.behaviour,
+            source_case_id=request.source_case_id,
+            note=request.note,
+            related_persons=await self._hashed(context, request.related_persons),
+        )
+        return await self._command(context, body, request.entity.uscc, C.DishonestyRecorded)
+
+    async def SubmitFeedback(self, request, context):
+        bureau = await self._identity.caller_bureau(context)
+        body = C.DisciplineFeedbackSubmitted()
+        body.CopyFrom(request)
+        body.department = request.department or bureau
+        body.path = C.FEEDBACK_PATH_GRPC  # the department is the caller's certificate
+        uscc = uscc_of_listing(request.listing_id)
+        if uscc is None:
+            await abort_with(context, NotFound(f"no listing {request.listing_id!r}"))
+        return await self._command(context, body, uscc, C.ListingFeedback)
+
+    # ---------------------------------------------------------------- lookups
+
+    async def CheckDiscipline(self, request, context):
+        if request.person_id_number:
+            await self._valid_id_number(context, "person_id_number", request.person_id_number)
+            person = self._hasher.candidates(request.person_id_number)
+            return await self._lookup(
+                context,
+                None,
+                lambda: queries.check_discipline(
+                    self._state,
+                    self._rules,
+                    person=person,
+                    measure_code=request.measure_code,
+                    department=request.department,
+                ),
+            )
+        return await self._lookup(
+            context,
+            request.uscc,
+            lambda: queries.check_discipline(
+                self._state,
+                self._rules,
+                uscc=request.uscc,
+                measure_code=request.measure_code,
+                department=request.department,
+            ),
+        )
+
+    async def GetCreditProfile(self, request, context):
+        return await self._lookup(
+            context,
+            request.uscc,
+            lambda: queries.credit_profile(self._state, self._rules, request.uscc),
+        )
+
+    async def GetListingFeedback(self, request, context):
+        uscc = uscc_of_listing(request.listing_id)
+        if uscc is None:
+            await abort_with(context, NotFound(f"no listing {request.listing_id!r}"))
+        return await self._lookup(
+            context, uscc, lambda: queries.listing_feedback(self._state, request.listing_id)
+        )
+
+    # ---------------------------------------------------------------- plumbing
+
+    async def _hashed(self, context, persons) -> list[C.RelatedPerson]:
+        hashed = []
+        for i, person in enumerate(persons):
+            await self._valid_id_number(
+                context, f"related_persons[{i}].id_number", person.id_number
+            )
+            kept = self._hasher.hash(person.id_number)
+            hashed.append(
+                C.RelatedPerson(
+                    role=person.role,
+                    display_name=person.display_name,
+                    id_number_hmac=kept.digest,
+                    hash_key_id=kept.key_id,
+                )
+            )
+        return hashed
+
+    async def _valid_id_number(self, context, field: str, id_number: str) -> None:
+        problem = id_number_problem(id_number)
+        if problem:
+            await abort_with(context, InvalidInput([Violation(field, problem)]))
+
+    async def _command(self, context, body: Message, uscc: str, answer_type):
+        bureau = await self._identity.caller_bureau(context)
+        if not uscc:
+            await abort_with(context, InvalidInput([Violation("entity.uscc", "required")]))
+        env = command(body, actor=bureau, key=uscc, at=self._clock.now())
+        traceparent = dict(context.invocation_metadata() or ()).get(codec.HEADER_TRACEPARENT)
+        try:
+            reply: CommandReply = await self._inbox.ask(
+                lambda e, headers: self._send(e, traceparent, headers), env, self._timeout
+            )
+        except CallerGone as gone:
+            # Not UNAVAILABLE: a blind retry would be a new command; the log will tell.
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(gone))
+        if reply.HasField("refusal"):
+            await abort_with(context, from_refusal(reply.refusal))
+        result = answer_type()
+        reply.result.Unpack(result)
+        return result
+
+    async def _lookup(self, context, uscc: str | None, query: Callable[[], Message]) -> Message:
+        await self._identity.caller_bureau(context)
+        if not self._holds(uscc):
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "this replica does not hold that entity's credit file; ask the replica that "
+                "owns its partition"
+                if uscc
+                else "a lookup by person needs every partition; this replica does not hold "
+                "them all",
+            )
+        try:
+            return query()
+        except DomainError as error:
+            await abort_with(context, error)

@@ -1,0 +1,185 @@
+"""Faust agents of credit records: the writer per entity, the relays of intake's decisions and
+of departments' feedback onto credit's own command topic, and the clock. Thin by design."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+import faust
+
+from ipcoord.credit.keys import CLOCK
+from ipcoord.credit.processor import CreditProcessor
+from ipcoord.credit.state import uscc_of_listing
+from ipcoord.platform import codec
+from ipcoord.platform.calendar import Clock
+from ipcoord.platform.continuity import ContinuityGuard
+from ipcoord.platform.deadletter import DeadLetterSink
+from ipcoord.platform.faust_app import consume_envelopes
+from ipcoord.platform.ids import derived_event_id
+from ipcoord.platform.journal import Source
+from ipcoord.platform.offsets import committed_offsets
+from ipcoord.platform.request_reply import HEADER_REPLY_TO
+from ipcoord.platform.sending import command_sender
+from ipcoord.platform.settings import Settings
+from ipcoord.v1 import credit_pb2 as C
+from ipcoord.v1 import intake_pb2
+
+SERVICE = "credit"
+SYSTEM_ACTOR = "ipcoord-credit"
+
+
+@dataclass(frozen=True)
+class CreditTopics:
+    commands: faust.TopicT
+    replies: faust.TopicT
+    credit: faust.TopicT
+    cases: faust.TopicT
+    feedback: faust.TopicT
+
+
+def command(body, *, actor: str, key: str, cause: codec.Envelope | None = None, at=None):
+    """A CreditCommand envelope. A relayed record's command takes an id derived from the
+    record's, so a relay repeated after a crash is a redelivery to the writer's journal."""
+    wrapped = C.CreditCommand()
+    field = next(
+        f.name
+        for f in C.CreditCommand.DESCRIPTOR.oneofs_by_name["command"].fields
+        if f.message_type.full_name == body.DESCRIPTOR.full_name
+    )
+    getattr(wrapped, field).CopyFrom(body)
+    return codec.envelope(
+        wrapped,
+        producer_bureau=actor,
+        subject_key=key,
+        occurred_at=at if at is not None else (codec.occurred_at(cause) if cause else None),
+        event_id=derived_event_id(cause.event_id, 0) if cause is not None else None,
+        correlation_id=(cause.correlation_id or cause.event_id) if cause is not None else "",
+        causation_id=cause.event_id if cause is not None else "",
+    )
+
+
+def decided_case(env: codec.Envelope) -> codec.Envelope | None:
+    """The command a decided case makes for credit, None for any other fact of intake's (and
+    for a decision against a respondent known only online: identification comes later)."""
+    body = codec.body_of(env)
+    if not isinstance(body, intake_pb2.CaseDecided):
+        return None
+    decision = body.decision
+    if not decision.respondent_uscc:
+        return None
+    note = C.NoteDecidedCase(
+        case_id=body.case_id,
+        respondent={"uscc": decision.respondent_uscc},
+        by_bureau=body.by_bureau,
+        infringement_established=decision.infringement_established,
+        refused_to_comply=decision.respondent_refused_to_comply,
+    )
+    note.decided_at.FromDatetime(codec.occurred_at(env))
+    return command(note, actor=body.by_bureau, key=decision.respondent_uscc, cause=env)
+
+
+def declared_feedback(env: codec.Envelope) -> codec.Envelope:
+    """A department's feedback from Kafka, as a command for the writer of its entity, marked
+    as declared (not proven): records are not signed yet."""
+    body = codec.body_of(env)
+    if not isinstance(body, C.DisciplineFeedbackSubmitted):
+        raise codec.InvalidEnvelope(
+            f"{env.event_type} does not belong on the feedback topic", "UnexpectedEventType"
+        )
+    uscc = uscc_of_listing(body.listing_id)
+    if uscc is None:
+        raise codec.InvalidEnvelope(
+            f"listing_id {body.listing_id!r} is not a listing id (L-<USCC>-<n>)", "UnknownListing"
+        )
+    feedback = C.DisciplineFeedbackSubmitted()
+    feedback.CopyFrom(body)
+    feedback.path = C.FEEDBACK_PATH_KAFKA_DECLARED
+    return command(feedback, actor=env.producer_bureau, key=uscc, cause=env)
+
+
+def register_agents(
+    app: faust.App,
+    topics: CreditTopics,
+    processor: CreditProcessor,
+    sink: DeadLetterSink,
+    settings: Settings,
+    *,
+    clock: Clock,
+    tick_every_s: float,
+) -> Callable[[], Awaitable[list[str]]]:
+    """The writer, both relays and the clock; returns "tick now" (the ticks' event ids)."""
+    consume = partial(
+        consume_envelopes, sink=sink, service=SERVICE, max_bytes=settings.max_message_bytes
+    )
+    send_command = command_sender(topics.commands)
+    continuity = ContinuityGuard(settings, app.conf.id)
+    redone: set[int] = set()
+
+    async def decide_one(env: codec.Envelope, event) -> None:
+        message = event.message
+        if not processor.was_clean and message.partition not in redone:
+            # After a crash, before the partition's first command: what its tables may have
+            # lost since the last committed offset (inside its own event: see docs/credit.md).
+            committed = await committed_offsets(settings, app.conf.id)
+            key = (message.topic, message.partition)
+            processor.redo_partition(message.topic, message.partition, committed.get(key, 0))
+            redone.add(message.partition)
+        await processor.handle(
+            env,
+            Source(message.topic, message.partition, message.offset),
+            codec.header(event.headers, codec.HEADER_TRACEPARENT),
+            system=True,
+            reply_to=codec.header(event.headers, HEADER_REPLY_TO),
+        )
+
+    async def relay_decision(env: codec.Envelope, event) -> None:
+        note = decided_case(env)
+        if note is not None:
+            await send_command(note, codec.header(event.headers, codec.HEADER_TRACEPARENT))
+
+    async def relay_feedback(env: codec.Envelope, event) -> None:
+        traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
+        await send_command(declared_feedback(env), traceparent)
+
+    @app.agent(topics.commands, name="credit-writer")
+    async def writer(stream):
+        await consume(stream, handle=decide_one, continuity=continuity)
+
+    @app.agent(topics.cases, name="credit-decisions-relay")
+    async def decisions(stream):
+        await consume(stream, handle=relay_decision)
+
+    @app.agent(topics.feedback, name="credit-feedback-relay")
+    async def feedback(stream):
+        await consume(stream, handle=relay_feedback)
+
+    async def tick_now(now: datetime | None = None) -> list[str]:
+        """A CheckCreditDeadlines to every command partition this replica owns."""
+        ids = []
+        owned = {
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == topics.commands.get_topic_name()
+        }
+        for partition in sorted(owned):
+            tick = C.CheckCreditDeadlines()
+            tick.now.FromDatetime(now or clock.now())
+            env = command(tick, actor=SYSTEM_ACTOR, key=CLOCK, at=now or clock.now())
+            ack = await topics.commands.send(
+                key=CLOCK.encode(),
+                value=codec.encode(env),
+                headers=codec.headers(env),
+                partition=partition,
+            )
+            await ack
+            ids.append(env.event_id)
+        return ids
+
+    @app.timer(interval=tick_every_s, on_leader=False)
+    async def deadline_clock():
+        await tick_now()
+
+    return tick_now

@@ -54,3 +54,12 @@ def test_keys_come_from_a_file_and_a_bad_file_says_what_it_expects(tmp_path):
     path.write_text("not json")
     with pytest.raises(ValueError, match="expected"):
         PersonHasher.from_file(path)
+
+
+def test_credit_refuses_the_development_key_when_tls_is_configured(tmp_path):
+    from ipcoord.credit.main import hasher_from
+    from ipcoord.platform.settings import Settings
+
+    with pytest.raises(ValueError, match="IPCOORD_PERSON_HASH_KEYS is unset but TLS"):
+        hasher_from(Settings(tls_cert_file=tmp_path / "cert.pem", bureaus="cnipa:ipa:100000"))
+    assert hasher_from(Settings()).current == "dev"

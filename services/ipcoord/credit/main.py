@@ -82,6 +82,12 @@ def rules_from(settings: Settings) -> Rules:
 def hasher_from(settings: Settings) -> PersonHasher:
     if settings.person_hash_keys is not None:
         return PersonHasher.from_file(settings.person_hash_keys)
+    if settings.tls_cert_file is not None:
+        raise ValueError(
+            "IPCOORD_PERSON_HASH_KEYS is unset but TLS is configured: production hashes "
+            "personal id numbers with its own keys (a JSON file, see docs/credit.md); the "
+            "development key is for development only"
+        )
     log.warning("IPCOORD_PERSON_HASH_KEYS is unset: hashing with the development key")
     return PersonHasher(_DEV_HASH_KEY, "dev")
 

@@ -184,16 +184,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @model_validator(mode="after")
-    def _hash_keys_required_with_tls(self) -> Settings:
-        if self.person_hash_keys is None and self.tls_cert_file is not None:
-            raise ValueError(
-                "IPCOORD_PERSON_HASH_KEYS is unset but TLS is configured: production hashes "
-                "personal id numbers with its own keys (a JSON file, see docs/credit.md); the "
-                "development key is for development only"
-            )
-        return self
-
     @property
     def bureau_registry(self) -> BureauRegistry:
         """IPCOORD_BUREAUS; unset (development, no TLS): the demo bureaus, with a warning.

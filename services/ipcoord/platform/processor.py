@@ -35,7 +35,7 @@ class ServiceLogic(Protocol):
     service: str
     # The topic its facts go to (metrics label).
     facts_topic: str
-    # Its stored tables' codecs (what the journal records) and its derived indexes.
+    # Its stored tables' codecs: what the journal records (derived indexes have none).
     codecs: dict[str, TableCodec]
 
     def command_of(self, env: codec.Envelope, *, system: bool) -> Message | None:
@@ -126,7 +126,8 @@ class Processor:
         async with self._rebuild_lock:
             while not self._indexes_fresh:
                 generation, started, read = self._tables_generation, time.perf_counter(), 0
-                for read in self._logic.rebuild_indexes(self.state, self._stage.table):  # noqa: B007 (the last count is logged)
+                # The last count read is logged (B007: the loop variable is used after it).
+                for read in self._logic.rebuild_indexes(self.state, self._stage.table):  # noqa: B007
                     await asyncio.sleep(0)
                 self._indexes_fresh = generation == self._tables_generation
                 log.info(

@@ -143,3 +143,32 @@ async def test_a_bureau_records_a_behaviour_with_persons_checked_by_id_number(as
     with pytest.raises(grpc.aio.AioRpcError) as not_allowed:
         await as_department("amr-sz").RecordDishonesty(request)
     assert not_allowed.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_an_upheld_objection_ends_the_discipline_and_repair_waits_its_time(as_department):
+    entity, cnipa, amr = uscc(62), as_department("cnipa"), as_department("amr-sz")
+    recorded = await cnipa.RecordDishonesty(
+        C.RecordDishonestyRequest(
+            entity={"uscc": entity}, behaviour=C.DISHONEST_BEHAVIOUR_ABNORMAL_PATENT_APPLICATION
+        )
+    )
+    assert recorded.record_id
+    listing_id = (await eventually(lambda: _applies(cnipa, uscc=entity))).listing_id
+    with pytest.raises(grpc.aio.AioRpcError) as early:
+        await amr.RequestCreditRepair(C.RequestCreditRepair(listing_id=listing_id, statement="s"))
+    assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "possible from" in early.value.details()
+    objected = await amr.ObjectToListing(C.ObjectToListing(listing_id=listing_id, grounds="g"))
+    assert objected.active and [d.name for d in objected.deadlines] == ["objection_decision"]
+    with pytest.raises(grpc.aio.AioRpcError) as not_initiator:
+        await amr.DecideObjection(C.DecideObjection(listing_id=listing_id, upheld=True, reason="r"))
+    assert not_initiator.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    decided = await cnipa.DecideObjection(
+        C.DecideObjection(listing_id=listing_id, upheld=True, reason="mistaken identity")
+    )
+    assert not decided.active
+    assert decided.removal.reason == C.REMOVAL_REASON_OBJECTION_UPHELD
+    assert not await _applies(cnipa, uscc=entity)
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await cnipa.DecideObjection(C.DecideObjection(listing_id="nope", upheld=True, reason="r"))
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND

@@ -28,4 +28,17 @@ def answer(body: Message, facts: list[codec.Envelope], state: CreditState) -> Me
     if isinstance(body, C.DisciplineFeedbackSubmitted):
         _, listing = known_listing(state, body.listing_id)
         return views.feedback_view(listing) if listing else None
+    if isinstance(body, _ABOUT_A_LISTING):
+        file, listing = known_listing(state, body.listing_id)
+        return views.listing_status(file, listing) if listing else None
     return None
+
+
+# Objection and repair: the caller gets the listing as it now stands.
+_ABOUT_A_LISTING = (
+    C.ObjectToListing,
+    C.DecideObjection,
+    C.RequestCreditRepair,
+    C.AcknowledgeRepairRequest,
+    C.DecideCreditRepair,
+)

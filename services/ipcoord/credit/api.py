@@ -76,6 +76,21 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
             await abort_with(context, NotFound(f"no listing {request.listing_id!r}"))
         return await self._command(context, body, uscc, C.ListingFeedback)
 
+    async def ObjectToListing(self, request, context):
+        return await self._listing_command(context, request)
+
+    async def DecideObjection(self, request, context):
+        return await self._listing_command(context, request)
+
+    async def RequestCreditRepair(self, request, context):
+        return await self._listing_command(context, request)
+
+    async def AcknowledgeRepairRequest(self, request, context):
+        return await self._listing_command(context, request)
+
+    async def DecideCreditRepair(self, request, context):
+        return await self._listing_command(context, request)
+
     # ---------------------------------------------------------------- lookups
 
     async def CheckDiscipline(self, request, context):
@@ -143,6 +158,13 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         problem = id_number_problem(id_number)
         if problem:
             await abort_with(context, InvalidInput([Violation(field, problem)]))
+
+    async def _listing_command(self, context, body: Message) -> C.ListingStatus:
+        """A command about a listing goes to the writer of the entity its id names."""
+        uscc = uscc_of_listing(body.listing_id)
+        if uscc is None:
+            await abort_with(context, NotFound(f"no listing {body.listing_id!r}"))
+        return await self._command(context, body, uscc, C.ListingStatus)
 
     async def _command(self, context, body: Message, uscc: str, answer_type):
         bureau = await self._identity.caller_bureau(context)

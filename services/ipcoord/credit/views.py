@@ -70,3 +70,17 @@ def feedback_view(listing: Listing) -> C.ListingFeedback:
         ],
         departments_pending=[d for d in departments if pending_measures(listing, d)],
     )
+
+
+def listing_status(file: CreditFile, listing: Listing) -> C.ListingStatus:
+    return C.ListingStatus(
+        listing=listing_view(file, listing),
+        active=listing.active,
+        removal=None if listing.active else removal_view(file, listing),
+        deadlines=[
+            common_pb2.Deadline(name=name, due_at=timestamp(due))
+            for name, due in sorted(listing.deadlines.items())
+        ],
+        objection_grounds=listing.objection_grounds,
+        repair_statement=listing.repair_statement,
+    )

@@ -77,6 +77,8 @@ async def test_decided_cases_list_a_repeat_infringer_and_feedback_comes_both_way
     assert listing_id == f"L-{entity}-1" and [m.code for m in answer.measures] == ["CNIPA-02"]
     profile = await ppc.GetCreditProfile(C.GetCreditProfileRequest(uscc=entity))
     assert {r.source_case_id for r in profile.records} == {"case-1", "case-2"}
+    listed = await ppc.ListListings(C.ListListingsRequest(active_only=True))
+    assert [x.listing_id for x in listed.listings] == [listing_id]
 
     ndrc = as_department("ndrc")
     given = await ndrc.SubmitFeedback(

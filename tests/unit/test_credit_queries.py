@@ -8,7 +8,12 @@ from datetime import UTC, timedelta
 import pytest
 from ipcoord.credit.domain import rebuild_indexes
 from ipcoord.credit.domain.shared import years_after
-from ipcoord.credit.queries import check_discipline, credit_profile, listing_feedback
+from ipcoord.credit.queries import (
+    check_discipline,
+    credit_profile,
+    list_listings,
+    listing_feedback,
+)
 from ipcoord.credit.state import CreditState
 from ipcoord.platform.errors import InvalidInput, NotFound
 from ipcoord.platform.personal_ids import PersonHasher
@@ -112,3 +117,23 @@ def test_a_listings_feedback_shows_who_acted_and_who_is_pending():
     assert seen.departments_pending == ["cnipa", "mof", "amr-sz"]
     with pytest.raises(NotFound):
         listing_feedback(state, "L-91440300708461136T-9")
+
+
+def test_listings_page_in_id_order_all_or_active_only():
+    state = CreditState()
+    ids = [listed(state, uscc(n)) for n in range(40, 45)]
+    removed = ids[2]
+    run(state, C.ObjectToListing(listing_id=removed, grounds="g"), "ipb-sz")
+    run(state, C.DecideObjection(listing_id=removed, upheld=True, reason="r"))
+    seen, token = [], ""
+    while True:
+        page = list_listings(
+            state, C.ListListingsRequest(page={"page_size": 2, "page_token": token})
+        )
+        seen += [x.listing_id for x in page.listings]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == sorted(ids)
+    active = list_listings(state, C.ListListingsRequest(active_only=True))
+    assert [x.listing_id for x in active.listings] == sorted(set(ids) - {removed})

@@ -14,7 +14,6 @@ from unittest import mock
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ipcoord.intake import caseset
 from ipcoord.intake.domain import (
     Command,
     Meta,
@@ -26,6 +25,7 @@ from ipcoord.intake.domain import (
 )
 from ipcoord.intake.state import DERIVED_INDEXES, MATCH_KEYS_KEPT, IntakeState
 from ipcoord.intake.state_codecs import CODECS
+from ipcoord.platform import caseset
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.staged import Stage
 from ipcoord.v1 import intake_pb2 as S

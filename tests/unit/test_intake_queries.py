@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
-from ipcoord.intake import caseset, matching, queries
+from ipcoord.intake import matching, queries
 from ipcoord.intake.domain import Command, Meta, Rules, case_id_for, decide, evolve
 from ipcoord.intake.keys import command_key, fact_key, submission_key
 from ipcoord.intake.state import IntakeState
-from ipcoord.platform import codec
+from ipcoord.platform import caseset, codec
 from ipcoord.platform.bureaus import BureauRegistry
 from ipcoord.platform.errors import DomainError, InvalidInput, NotFound
 from ipcoord.v1 import intake_pb2 as S

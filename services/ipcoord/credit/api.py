@@ -127,6 +127,11 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
             lambda: queries.credit_profile(self._state, self._rules, request.uscc),
         )
 
+    async def ListListings(self, request, context):
+        return await self._lookup(
+            context, None, lambda: queries.list_listings(self._state, request)
+        )
+
     async def GetListingFeedback(self, request, context):
         uscc = uscc_of_listing(request.listing_id)
         if uscc is None:
@@ -193,8 +198,8 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
                 "this replica does not hold that entity's credit file; ask the replica that "
                 "owns its partition"
                 if uscc
-                else "a lookup by person needs every partition; this replica does not hold "
-                "them all",
+                else "a lookup by person or a list of listings needs every partition; this "
+                "replica does not hold them all",
             )
         try:
             return query()

@@ -1,14 +1,23 @@
 """Lookups over credit state: the point-of-decision check, an entity's profile, a listing's
-feedback. Each reads one credit file (or, for a person, the files the persons index names):
-none scans the table."""
+feedback, a page of listings. Each reads one credit file (for a person, the files the persons
+index names; for a page, the page's listings through the listing index): none scans the
+table."""
 
 from __future__ import annotations
 
 from ipcoord.credit import views
-from ipcoord.credit.domain.discipline import listing_of
+from ipcoord.credit.domain.discipline import known_listing, listing_of
 from ipcoord.credit.domain.records import check_uscc
 from ipcoord.credit.domain.shared import Rules
-from ipcoord.credit.state import CreditFile, CreditState, Listing, person_key
+from ipcoord.credit.state import (
+    ACTIVE_LISTINGS,
+    ALL_LISTINGS,
+    CreditFile,
+    CreditState,
+    Listing,
+    person_key,
+)
+from ipcoord.platform import caseset
 from ipcoord.platform.errors import InvalidInput, Violation
 from ipcoord.platform.personal_ids import KeyedHash
 from ipcoord.platform.table_codec import timestamp
@@ -92,3 +101,21 @@ def _files(state: CreditState, uscc: str, person: list[KeyedHash]) -> list[Credi
 def _names(listing: Listing, person: list[KeyedHash]) -> bool:
     wanted = {(h.key_id, h.digest) for h in person}
     return any((p.hash_key_id, p.id_number_hmac) in wanted for p in listing.related_persons)
+
+
+DEFAULT_PAGE, MAX_PAGE = 50, 500
+
+
+def list_listings(state: CreditState, request: C.ListListingsRequest) -> C.ListListingsResponse:
+    """A page of listings in listing id order after the page token (all kept, or the active
+    ones): it reads the page's listings from the listing index, never the whole table."""
+    size = min(request.page.page_size or DEFAULT_PAGE, MAX_PAGE)
+    name = ACTIVE_LISTINGS if request.active_only else ALL_LISTINGS
+    page: list[C.SeriousDishonestyListed] = []
+    for listing_id in caseset.ids(state.listing_index, name, after=request.page.page_token):
+        if len(page) == size:
+            return C.ListListingsResponse(listings=page, next_page_token=page[-1].listing_id)
+        file, listing = known_listing(state, listing_id)
+        if listing is not None:
+            page.append(views.listing_view(file, listing))
+    return C.ListListingsResponse(listings=page)

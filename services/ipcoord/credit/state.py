@@ -11,6 +11,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ipcoord.platform.caseset import CaseSetNode
 from ipcoord.v1 import credit_pb2
 
 RECORDS_KEPT = 200
@@ -96,8 +97,10 @@ class CreditFile:
         )
 
 
+ALL_LISTINGS, ACTIVE_LISTINGS = "all", "active"  # the sets of listing_index
+
 # Fields of CreditState that are functions of the files: in memory, rebuilt, never stored.
-DERIVED_INDEXES = ("watched", "persons", "persons_of")
+DERIVED_INDEXES = ("watched", "persons", "persons_of", "listing_index", "listings_of")
 
 
 @dataclass
@@ -111,6 +114,11 @@ class CreditState:
     # them (CheckDiscipline by person), and its reverse, to update it when a file changes.
     persons: MutableMapping[str, list[str]] = field(default_factory=dict)
     persons_of: MutableMapping[str, list[str]] = field(default_factory=dict)
+    # Every listing kept, and the active ones, as ordered sets of listing ids
+    # (platform/caseset.py, sets "all" and "active": ListListings pages through one), and per
+    # USCC the listing ids indexed for it, to update them when a file changes.
+    listing_index: MutableMapping[str, CaseSetNode] = field(default_factory=dict)
+    listings_of: MutableMapping[str, list[str]] = field(default_factory=dict)
 
 
 def listing_id_for(uscc: str, number: int) -> str:

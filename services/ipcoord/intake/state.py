@@ -11,8 +11,8 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ipcoord.intake import caseset
-from ipcoord.intake.caseset import CaseSetNode
+from ipcoord.platform import caseset
+from ipcoord.platform.caseset import CaseSetNode
 from ipcoord.v1 import intake_pb2
 
 OPEN_STATUSES = frozenset(

@@ -24,7 +24,15 @@ from google.protobuf.message import Message
 
 from ipcoord.credit.domain import discipline, records, remedies
 from ipcoord.credit.domain.shared import Command, Meta, Rules
-from ipcoord.credit.state import DERIVED_INDEXES, CreditFile, CreditState, listed_person_keys
+from ipcoord.credit.state import (
+    ACTIVE_LISTINGS,
+    ALL_LISTINGS,
+    DERIVED_INDEXES,
+    CreditFile,
+    CreditState,
+    listed_person_keys,
+)
+from ipcoord.platform import caseset
 from ipcoord.platform.errors import InvalidInput, Violation
 
 __all__ = [
@@ -83,6 +91,7 @@ def follow(state: CreditState, file: CreditFile) -> None:
         state.watched.pop(file.uscc, None)
     elif state.watched.get(file.uscc) != due:
         state.watched[file.uscc] = due
+    _follow_listings(state, file)
     before, now = state.persons_of.get(file.uscc, []), listed_person_keys(file)
     if before == now:
         return
@@ -98,6 +107,24 @@ def follow(state: CreditState, file: CreditFile) -> None:
         state.persons_of[file.uscc] = now
     else:
         state.persons_of.pop(file.uscc, None)
+
+
+def _follow_listings(state: CreditState, file: CreditFile) -> None:
+    index, now = state.listing_index, sorted(file.listings)
+    for gone in set(state.listings_of.get(file.uscc, [])) - set(now):
+        caseset.remove(index, ALL_LISTINGS, gone)  # forgotten: the oldest removed ones
+        caseset.remove(index, ACTIVE_LISTINGS, gone)
+    for listing in file.listings.values():
+        caseset.add(index, ALL_LISTINGS, listing.listing_id)
+        if listing.active:
+            caseset.add(index, ACTIVE_LISTINGS, listing.listing_id)
+        else:
+            caseset.remove(index, ACTIVE_LISTINGS, listing.listing_id)
+    if now:
+        if state.listings_of.get(file.uscc) != now:
+            state.listings_of[file.uscc] = now
+    else:
+        state.listings_of.pop(file.uscc, None)
 
 
 def rebuilding(state: CreditState, every: int) -> Iterator[int]:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
-from ipcoord.intake import caseset
 from ipcoord.intake.domain.shared import Command, Meta, Rules, Standing, standing
 from ipcoord.intake.state import ACTIONS_PER_CASE, Action, Case, IntakeState
 from ipcoord.intake.validation import check_known_bureau
+from ipcoord.platform import caseset
 from ipcoord.platform.errors import (
     AlreadyExists,
     IllegalTransition,

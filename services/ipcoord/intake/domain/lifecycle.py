@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from ipcoord.intake import caseset
 from ipcoord.intake.domain.shared import Command, Rules, Standing, require
 from ipcoord.intake.state import OPEN_STATUSES, Case, IntakeState
 from ipcoord.intake.validation import check_evidence, check_known_bureau, validate_decision
+from ipcoord.platform import caseset
 from ipcoord.platform.errors import IllegalTransition, InvalidInput, NotFound, NotPermitted
 from ipcoord.v1 import intake_pb2 as S
 

@@ -8,10 +8,11 @@ import bisect
 
 from google.protobuf.message import Message
 
-from ipcoord.intake import caseset, matching
+from ipcoord.intake import matching
 from ipcoord.intake.domain.shared import Command, Meta, Rules, Standing, history
 from ipcoord.intake.state import LINKABLE_STATUSES, Case, IntakeState, Link
 from ipcoord.intake.validation import check_uscc
+from ipcoord.platform import caseset
 from ipcoord.platform.errors import InvalidInput, Violation
 from ipcoord.v1 import intake_pb2 as S
 

@@ -142,6 +142,14 @@ async def test_a_bureau_records_a_behaviour_with_persons_checked_by_id_number(as
         )
     assert bad_number.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "related_persons[0].id_number" in bad_number.value.details()
+    with pytest.raises(grpc.aio.AioRpcError) as bad_uscc:
+        await cnipa.RecordDishonesty(
+            C.RecordDishonestyRequest(
+                entity={"uscc": "9" * 600_000}, behaviour=C.DISHONEST_BEHAVIOUR_FALSE_DOCUMENTS
+            )
+        )
+    assert bad_uscc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "entity.uscc" in bad_uscc.value.details()
     with pytest.raises(grpc.aio.AioRpcError) as not_allowed:
         await as_department("amr-sz").RecordDishonesty(request)
     assert not_allowed.value.code() == grpc.StatusCode.PERMISSION_DENIED

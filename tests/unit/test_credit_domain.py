@@ -11,6 +11,7 @@ import pytest
 from ipcoord.credit.domain import Command, Meta, decide, evolve, rebuild_indexes
 from ipcoord.credit.domain.discipline import pending_measures
 from ipcoord.credit.domain.shared import years_after
+from ipcoord.credit.keys import partition_of
 from ipcoord.credit.state import DERIVED_INDEXES, RECORDS_KEPT, CreditState, listing_id_for
 from ipcoord.platform.errors import IllegalTransition, InvalidInput, NotFound, NotPermitted
 from ipcoord.v1 import credit_pb2 as C
@@ -107,6 +108,7 @@ def test_bureaus_record_other_behaviours_directly_with_related_persons_as_hashes
         "SeriousDishonestyListed",
     ]
     listing = events[2]
+    assert listing.entity.name == "Agency Ltd."  # from the record that made the listing
     assert listing.related_persons[0].display_name == "Zhang San"
     assert listing.related_persons[0].id_number_hmac == person.digest
     assert b"11010519491231002X" not in b"".join(e.SerializeToString() for e in events)
@@ -301,3 +303,21 @@ def test_replaying_the_facts_rebuilds_the_same_state_and_twice_changes_nothing()
 
 def listing_of(state, entity, listing_id):
     return state.files[entity].listings[listing_id]
+
+
+def test_a_tick_checks_only_the_entities_of_its_partition_and_only_from_the_clock():
+    state = CreditState()
+    entities = [uscc(n) for n in range(50, 56)]
+    for n, entity in enumerate(entities):
+        run(state, decided(f"p{n}", entity, established=False, refused=True))
+    later = T0 + timedelta(days=40)
+    by_partition = {partition_of(e, 6) for e in entities}
+    partition = sorted(by_partition)[0]
+    tick = C.CheckCreditDeadlines(partition=partition, partition_count=6)
+    tick.now.FromDatetime(later)
+    events = run(state, tick, actor="ipcoord-credit", at=later)
+    touched = {e.listing_id.split("-")[1] for e in events}
+    assert touched == {e for e in entities if partition_of(e, 6) == partition}
+    assert len(by_partition) > 1  # the other partitions' entities were left alone
+    with pytest.raises(NotPermitted):
+        run(state, C.CheckCreditDeadlines(), actor="mof", at=later)

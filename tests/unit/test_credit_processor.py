@@ -128,3 +128,15 @@ def test_the_journal_redoes_one_partition_from_its_committed_offset(tmp_path):
         journal.append(f"e-{partition}-{offset}", Source(TOPIC, partition, offset), b"x")
     assert [e.entry_id for e in journal.uncommitted_of(TOPIC, 0, 1)] == ["e-0-1", "e-0-2"]
     assert [e.entry_id for e in journal.uncommitted_of(TOPIC, 1, 2)] == []
+
+
+def test_a_tick_on_the_wrong_partition_is_refused_before_it_writes_anything():
+    from ipcoord.credit.stream import _check_routed, command
+
+    tick = command(
+        C.CheckCreditDeadlines(partition=2, partition_count=6), actor="ipcoord-credit", key="clock"
+    )
+    _check_routed(tick, 2)
+    with pytest.raises(codec.InvalidEnvelope) as misrouted:
+        _check_routed(tick, 0)
+    assert misrouted.value.error_class == "MisroutedTick"

@@ -11,6 +11,7 @@ import grpc
 from google.protobuf.message import Message
 
 from ipcoord.credit import queries
+from ipcoord.credit.domain.records import check_uscc
 from ipcoord.credit.domain.shared import Rules
 from ipcoord.credit.state import CreditState, uscc_of_listing
 from ipcoord.credit.stream import command
@@ -39,8 +40,10 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         clock: Clock,
         holds: Callable[[str | None], bool],
         *,
+        max_bytes: int = 1_000_000,
         decision_timeout_s: float = 15.0,
     ) -> None:
+        self._max_bytes = max_bytes
         self._state = state
         self._rules = rules
         self._identity = identity
@@ -173,9 +176,17 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
 
     async def _command(self, context, body: Message, uscc: str, answer_type):
         bureau = await self._identity.caller_bureau(context)
-        if not uscc:
-            await abort_with(context, InvalidInput([Violation("entity.uscc", "required")]))
+        try:
+            # The USCC is the command's Kafka key: checked before it is one.
+            check_uscc(uscc, self._rules, "entity.uscc")
+        except InvalidInput as invalid:
+            await abort_with(context, invalid)
         env = command(body, actor=bureau, key=uscc, at=self._clock.now())
+        if env.ByteSize() > self._max_bytes:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the command is {env.ByteSize()} bytes; at most {self._max_bytes}",
+            )
         traceparent = dict(context.invocation_metadata() or ()).get(codec.HEADER_TRACEPARENT)
         try:
             reply: CommandReply = await self._inbox.ask(

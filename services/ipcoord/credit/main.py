@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -111,6 +112,8 @@ async def build(
             name, partitions=CREDIT_COMMANDS.partitions, default=None, value_type=_VALUE_TYPES[name]
         )
 
+    # Command partitions whose journal redo is done after an unclean stop: lookups wait for it.
+    redone: set[int] = set()
     stage = Stage()
     state = CreditState(
         **{
@@ -152,24 +155,52 @@ async def build(
         settings,
         clock=clock,
         tick_every_s=tick_interval_s or settings.deadline_check_interval_s,
+        redone=redone,
     )
     ownership = PartitionOwnership(
         full_name(CREDIT_COMMANDS, settings.topic_prefix), processor.tables_changed
     )
     ownership.connect(app)
 
+    @app.on_rebalance_complete.connect
+    def _tick_owned_partitions(sender, **kwargs) -> None:
+        # A tick on every owned partition at once: after a crash each partition's redo runs
+        # in its first event, and lookups of a partition wait for its redo.
+        if not processor.was_clean:
+            task = asyncio.ensure_future(tick_now())
+            ticking.add(task)
+            task.add_done_callback(_ticked)
+
+    ticking: set[asyncio.Future] = set()
+
+    def _ticked(task: asyncio.Future) -> None:
+        ticking.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The periodic clock ticks again; until then lookups of those partitions wait.
+            log.warning("ticks after the rebalance not sent", exc_info=task.exception())
+
     def holds(uscc: str | None) -> bool:
         partitions = CREDIT_COMMANDS.partitions
         wanted = range(partitions) if uscc is None else [partition_of(uscc, partitions)]
         if not all(ownership.current(p) for p in wanted):
             return False
+        if not processor.was_clean and not all(p in redone for p in wanted):
+            return False  # what a crash may have rolled back is not put back yet
         processor.start_rebuilding()  # the derived indexes first, after an assignment
         return processor.indexes_ready
 
     identity = IdentityResolver(rules.bureaus, insecure_dev_identity=settings.insecure_dev_identity)
     inbox = ReplyInbox(settings, CREDIT_REPLIES)
     servicer = CreditRecordsServicer(
-        state, rules, identity, hasher, command_sender(topics.commands), inbox, clock, holds
+        state,
+        rules,
+        identity,
+        hasher,
+        command_sender(topics.commands),
+        inbox,
+        clock,
+        holds,
+        max_bytes=settings.max_message_bytes,
     )
     port = DEFAULT_GRPC_PORT if settings.grpc_port is None else settings.grpc_port
     server = await create_server(

@@ -24,6 +24,7 @@ from ipcoord.platform.offsets import committed_offsets
 from ipcoord.platform.request_reply import HEADER_REPLY_TO
 from ipcoord.platform.sending import command_sender
 from ipcoord.platform.settings import Settings
+from ipcoord.platform.topics import CREDIT_COMMANDS
 from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import intake_pb2
 
@@ -100,6 +101,19 @@ def declared_feedback(env: codec.Envelope) -> codec.Envelope:
     return command(feedback, actor=env.producer_bureau, key=uscc, cause=env)
 
 
+def _check_routed(env: codec.Envelope, partition: int) -> None:
+    """A tick checks the entities of the partition it names; on another partition it would
+    write their files into the wrong partition's store and changelog."""
+    body = codec.body_of(env)
+    if isinstance(body, C.CreditCommand) and body.WhichOneof("command") == "check_deadlines":
+        tick = body.check_deadlines
+        if tick.partition_count and tick.partition != partition:
+            raise codec.InvalidEnvelope(
+                f"a tick for partition {tick.partition} arrived on partition {partition}",
+                "MisroutedTick",
+            )
+
+
 def register_agents(
     app: faust.App,
     topics: CreditTopics,
@@ -109,17 +123,20 @@ def register_agents(
     *,
     clock: Clock,
     tick_every_s: float,
+    redone: set[int],
 ) -> Callable[[], Awaitable[list[str]]]:
-    """The writer, both relays and the clock; returns "tick now" (the ticks' event ids)."""
+    """The writer, both relays and the clock; returns "tick now" (the ticks' event ids).
+    ``redone``: the command partitions whose journal redo after an unclean stop is done
+    (filled here; lookups wait for their partition's)."""
     consume = partial(
         consume_envelopes, sink=sink, service=SERVICE, max_bytes=settings.max_message_bytes
     )
     send_command = command_sender(topics.commands)
     continuity = ContinuityGuard(settings, app.conf.id)
-    redone: set[int] = set()
 
     async def decide_one(env: codec.Envelope, event) -> None:
         message = event.message
+        _check_routed(env, message.partition)
         if not processor.was_clean and message.partition not in redone:
             # After a crash, before the partition's first command: what its tables may have
             # lost since the last committed offset (inside its own event: see docs/credit.md).
@@ -164,8 +181,9 @@ def register_agents(
             for tp in app.assignor.assigned_actives()
             if tp.topic == topics.commands.get_topic_name()
         }
+        count = CREDIT_COMMANDS.partitions  # the registry's, which topics create uses
         for partition in sorted(owned):
-            tick = C.CheckCreditDeadlines()
+            tick = C.CheckCreditDeadlines(partition=partition, partition_count=count)
             tick.now.FromDatetime(now or clock.now())
             env = command(tick, actor=SYSTEM_ACTOR, key=CLOCK, at=now or clock.now())
             ack = await topics.commands.send(

@@ -156,7 +156,8 @@ def listings_met(
         if len(counted) < rule.at_least or not new_ids & {r.record_id for r in counted}:
             continue
         made += 1
-        listings.append(_listing(file, rule, counted, rules, cmd, made, new_persons))
+        name = new[-1].entity.name
+        listings.append(_listing(file, rule, counted, rules, cmd, made, new_persons, name))
     return listings
 
 
@@ -178,7 +179,7 @@ def _counted(records: list[Record], file: CreditFile, rule: ListingRule, cmd: Co
 
 
 def _listing(
-    file, rule: ListingRule, counted, rules: Rules, cmd: Command, number: int, new_persons
+    file, rule: ListingRule, counted, rules: Rules, cmd: Command, number: int, new_persons, name
 ):
     due = rules.calendar.add_working_days(cmd.at, rules.feedback_days)
     persons = {
@@ -186,7 +187,8 @@ def _listing(
     }
     return C.SeriousDishonestyListed(
         listing_id=listing_id_for(file.uscc, number),
-        entity={"uscc": file.uscc, "name": file.name},
+        # The name the newest record gives, else the one on file.
+        entity={"uscc": file.uscc, "name": name or file.name},
         related_persons=list(persons.values())[-RELATED_PERSONS_KEPT:],
         behaviours=[rule.lists_as],
         record_ids=[r.record_id for r in counted],

@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 
 from ipcoord.credit.domain.discipline import known_listing, lifting, listing_of, overdue
 from ipcoord.credit.domain.shared import Command, Meta, Rules, years_after
+from ipcoord.credit.keys import partition_of
 from ipcoord.credit.state import REMOVED_LISTINGS_KEPT, CreditFile, CreditState, Listing
 from ipcoord.platform.errors import IllegalTransition, InvalidInput, NotPermitted, Violation
 from ipcoord.platform.table_codec import time_of, timestamp
@@ -157,11 +158,18 @@ def _decide_repair(cmd: Command, state: CreditState, rules: Rules) -> list[Messa
 
 
 def _check_deadlines(cmd: Command, state: CreditState, rules: Rules) -> list[Message]:
-    """Everything of the partition's files that has fallen due (``watched`` names them)."""
-    now = time_of(cmd.body.now) if cmd.body.HasField("now") else cmd.at
+    """Everything of the tick's partition's files that has fallen due (``watched`` names them;
+    it holds every partition this replica owns, and a file must only be written in the event
+    of its own partition)."""
+    body: C.CheckCreditDeadlines = cmd.body
+    if cmd.actor != rules.clock_actor:
+        raise NotPermitted(f"only the service's own clock ticks, not {cmd.actor}")
+    now = time_of(body.now) if body.HasField("now") else cmd.at
     events: list[Message] = []
     for uscc, due in sorted(state.watched.items()):
         if due > now:
+            continue
+        if body.partition_count and partition_of(uscc, body.partition_count) != body.partition:
             continue
         file = state.files.get(uscc)
         for listing in file.listings.values() if file else ():

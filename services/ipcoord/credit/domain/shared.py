@@ -54,6 +54,9 @@ class Rules:
     recording_bureaus: frozenset[str]
     # Legitimate USCCs that fail the check character (early pilot regions).
     uscc_allow: frozenset[str] = frozenset()
+    # The actor of the service's own clock ticks (declared on Kafka, like every actor there:
+    # the command topic is the service's alone, see docs/credit.md).
+    clock_actor: str = "ipcoord-credit"
     listing_term_years: int = 3
     repair_after_years: int = 1
     feedback_days: int = 10

@@ -1,0 +1,121 @@
+"""Intake and credit records together on the real broker, through their real topics: a
+decision in intake becomes a record in credit, a listing in credit ends fast-track in intake,
+and its removal restores it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from ipcoord.credit.main import build as build_credit
+from ipcoord.intake.main import build as build_intake
+from ipcoord.v1 import credit_pb2 as C
+from ipcoord.v1 import credit_pb2_grpc, intake_pb2_grpc
+from ipcoord.v1 import intake_pb2 as S
+from support.clock import ManualClock
+from support.kafka import eventually
+from support.reports import RIGHT_HOLDER, report, uscc
+
+
+class Caller:
+    def __init__(self, stub, bureau: str) -> None:
+        self._stub, self._metadata = stub, (("x-ipcoord-bureau", bureau),)
+
+    def __getattr__(self, method: str):
+        rpc = getattr(self._stub, method)
+        return lambda request: rpc(request, metadata=self._metadata, timeout=30)
+
+
+@pytest.fixture
+async def services(settings):
+    clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    intake = await build_intake(settings, clock=clock, tick_interval_s=3600)
+    credit = await build_credit(settings, clock=clock, tick_interval_s=3600)
+    await intake.handle.start()
+    await credit.handle.start()
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{intake.grpc_port}") as to_intake,
+        grpc.aio.insecure_channel(f"127.0.0.1:{credit.grpc_port}") as to_credit,
+    ):
+        yield (
+            lambda bureau: Caller(intake_pb2_grpc.CaseIntakeStub(to_intake), bureau),
+            lambda bureau: Caller(credit_pb2_grpc.CreditRecordsStub(to_credit), bureau),
+        )
+    await credit.handle.stop()
+    await intake.handle.stop()
+
+
+async def _fast_tracked(center, ref: str, respondent: int) -> bool:
+    filed = await center.SubmitReport(
+        S.SubmitReportRequest(report=report(ref, respondent_uscc=uscc(respondent)))
+    )
+    return (await center.GetCase(S.GetCaseRequest(case_id=filed.case_id))).fast_tracked
+
+
+async def test_a_listing_in_credit_ends_fast_track_in_intake_until_it_is_removed(services):
+    intake_as, credit_as = services
+    center, cnipa = intake_as("ppc-shenzhen"), credit_as("cnipa")
+    await center.RegisterTargetEnterprise(
+        S.RegisterTargetEnterprise(enterprise={"uscc": RIGHT_HOLDER, "name": "Right Holder Ltd."})
+    )
+    assert await _fast_tracked(center, "FT-1", 71)
+
+    recorded = await cnipa.RecordDishonesty(
+        C.RecordDishonestyRequest(
+            entity={"uscc": RIGHT_HOLDER}, behaviour=C.DISHONEST_BEHAVIOUR_FALSE_DOCUMENTS
+        )
+    )
+    listing_id = f"L-{RIGHT_HOLDER}-1"
+    assert recorded.entity.uscc == RIGHT_HOLDER
+
+    probes = iter(range(1000))
+
+    async def intake_knows(listed: bool) -> bool:
+        # Each probe files a report of its own respondent (a repeat would be linked into an
+        # earlier case); its fast-track follows the listing once intake has it.
+        n = next(probes)
+        return await _fast_tracked(center, f"PROBE-{n}", 100 + n) != listed
+
+    await eventually(lambda: intake_knows(listed=True))
+    # The listing ends (an upheld objection); intake hears the removal and fast-tracks again.
+    await credit_as("amr-sz").ObjectToListing(C.ObjectToListing(listing_id=listing_id, grounds="g"))
+    removed = await cnipa.DecideObjection(
+        C.DecideObjection(listing_id=listing_id, upheld=True, reason="mistaken")
+    )
+    assert not removed.active
+    await eventually(lambda: intake_knows(listed=False))
+
+
+async def test_a_decision_in_intake_becomes_a_record_in_credit(services):
+    intake_as, credit_as = services
+    ipb, ppc = intake_as("ipb-sz"), credit_as("ppc-shenzhen")
+    entity = uscc(73)
+    for ref in ("D-1", "D-2"):
+        filed = await ipb.SubmitReport(
+            S.SubmitReportRequest(report=report(ref, respondent_uscc=entity, seller=ref))
+        )
+        case_id = filed.case_id
+        if filed.outcome != S.SUBMISSION_OUTCOME_FILED:
+            continue  # linked into the first case: one case decided
+        await ipb.AcceptCase(S.AcceptCase(case_id=case_id))
+        await ipb.AssignCase(S.AssignCase(case_id=case_id, assignee="inspector-1"))
+        await ipb.StartInvestigation(S.StartInvestigation(case_id=case_id))
+        await ipb.DecideCase(
+            S.DecideCase(
+                case_id=case_id,
+                decision=S.Decision(
+                    infringement_established=True, infringement_type=1, respondent_uscc=entity
+                ),
+            )
+        )
+
+    async def recorded():
+        try:
+            profile = await ppc.GetCreditProfile(C.GetCreditProfileRequest(uscc=entity))
+        except grpc.aio.AioRpcError:
+            return None
+        return profile if profile.records else None
+
+    profile = await eventually(recorded)
+    assert profile.records[0].recorded_by == "ipb-sz"

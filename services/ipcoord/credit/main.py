@@ -30,12 +30,11 @@ from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
 from ipcoord.platform.ownership import PartitionOwnership
 from ipcoord.platform.personal_ids import PersonHasher
-from ipcoord.platform.read_cache import ReadCache
 from ipcoord.platform.request_reply import ReplyInbox
 from ipcoord.platform.runner import ServiceHandle, run_until_signalled
 from ipcoord.platform.sending import command_sender, fact_publisher, reply_sender
 from ipcoord.platform.settings import Settings
-from ipcoord.platform.staged import Stage
+from ipcoord.platform.staged import Stage, staged_state
 from ipcoord.platform.topics import (
     CASES,
     CREDIT,
@@ -104,7 +103,6 @@ async def build(
     rules = rules or rules_from(settings)
     hasher = hasher_from(settings)
     app = create_app(SERVICE, settings)
-    in_memory = settings.store.startswith("memory")
 
     def table(name: str) -> faust.Table:
         # Partitioned like the command topic (by USCC): one writer per entity.
@@ -115,20 +113,14 @@ async def build(
     # Command partitions whose journal redo is done after an unclean stop: lookups wait for it.
     redone: set[int] = set()
     stage = Stage()
-    state = CreditState(
-        **{
-            f.name: stage.wrap(
-                f.name,
-                {}
-                if f.name in DERIVED_INDEXES
-                else ReadCache(
-                    table(f.name),
-                    max_entries=READ_CACHE_ENTRIES,
-                    copy=CODECS[f.name].copy if in_memory else None,
-                ),
-            )
-            for f in dataclasses.fields(CreditState)
-        }
+    state = staged_state(
+        CreditState,
+        stage=stage,
+        table=table,
+        codecs=CODECS,
+        derived=DERIVED_INDEXES,
+        cache_entries=READ_CACHE_ENTRIES,
+        in_memory=settings.store.startswith("memory"),
     )
     journal = Journal(settings.data_dir / SERVICE / "journal")
     topics = CreditTopics(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,12 +28,11 @@ from ipcoord.platform.journal import Journal
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
 from ipcoord.platform.ownership import PartitionOwnership
-from ipcoord.platform.read_cache import ReadCache
 from ipcoord.platform.request_reply import ReplyInbox
 from ipcoord.platform.runner import ServiceHandle, run_until_signalled
 from ipcoord.platform.sending import command_sender, fact_publisher, reply_sender
 from ipcoord.platform.settings import Settings
-from ipcoord.platform.staged import Stage
+from ipcoord.platform.staged import Stage, staged_state
 from ipcoord.platform.topics import (
     CASES,
     CREDIT,
@@ -104,25 +102,17 @@ async def build(
         # Keys are str (json); values are domain values, stored as the table's message.
         return app.Table(name, partitions=1, default=None, value_type=_VALUE_TYPES[name])
 
-    in_memory = settings.store.startswith("memory")
     # The domain writes through the stage; the processor journals and then applies the writes.
     # The derived indexes are plain dicts, rebuilt from the cases (domain/indexes.py).
     stage = Stage()
-    state = IntakeState(
-        **{
-            f.name: stage.wrap(
-                f.name,
-                {}
-                if f.name in DERIVED_INDEXES
-                else ReadCache(
-                    table(f.name),
-                    max_entries=READ_CACHE_ENTRIES,
-                    # The memory store keeps objects, not bytes: detach them (read_cache.py).
-                    copy=CODECS[f.name].copy if in_memory else None,
-                ),
-            )
-            for f in dataclasses.fields(IntakeState)
-        }
+    state = staged_state(
+        IntakeState,
+        stage=stage,
+        table=table,
+        codecs=CODECS,
+        derived=DERIVED_INDEXES,
+        cache_entries=READ_CACHE_ENTRIES,
+        in_memory=settings.store.startswith("memory"),
     )
     # On disk next to the tables, whatever the store: it is what a crash cannot take away.
     journal = Journal(settings.data_dir / SERVICE / "journal")

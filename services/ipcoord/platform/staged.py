@@ -8,7 +8,8 @@ store's shared references."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+import dataclasses
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 from ipcoord.platform.read_cache import ReadCache
@@ -109,3 +110,34 @@ class Stage:
                 table.pop(key, None)
             else:
                 table[key] = value
+
+
+def staged_state(
+    state_type: type,
+    *,
+    stage: Stage,
+    table: Callable[[str], MutableMapping],
+    codecs: dict,
+    derived: tuple[str, ...],
+    cache_entries: int,
+    in_memory: bool,
+):
+    """A service's state as its processor writes it: each stored table (``table(name)``)
+    behind a read cache and the stage, each derived index a plain dict behind the stage. Over
+    the memory store, which keeps objects rather than bytes, the cache detaches values with
+    the table's codec (read_cache.py)."""
+    return state_type(
+        **{
+            f.name: stage.wrap(
+                f.name,
+                {}
+                if f.name in derived
+                else ReadCache(
+                    table(f.name),
+                    max_entries=cache_entries,
+                    copy=codecs[f.name].copy if in_memory else None,
+                ),
+            )
+            for f in dataclasses.fields(state_type)
+        }
+    )

@@ -18,7 +18,7 @@ a change reaches the table.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 
 from google.protobuf.message import Message
 
@@ -33,6 +33,7 @@ from ipcoord.credit.state import (
     listed_person_keys,
 )
 from ipcoord.platform import caseset
+from ipcoord.platform.dispatch import one_handler_each
 from ipcoord.platform.errors import InvalidInput, Violation
 
 __all__ = [
@@ -47,18 +48,8 @@ __all__ = [
 ]
 
 
-def _one_handler_each(*tables: Mapping[type, Callable]) -> dict[type, Callable]:
-    merged: dict[type, Callable] = {}
-    for table in tables:
-        for message_type, handler in table.items():
-            if message_type in merged:
-                raise AssertionError(f"two handlers for {message_type.__name__}")
-            merged[message_type] = handler
-    return merged
-
-
-_DECIDERS = _one_handler_each(records.DECIDERS, discipline.DECIDERS, remedies.DECIDERS)
-_EVOLVERS = _one_handler_each(records.EVOLVERS, discipline.EVOLVERS, remedies.EVOLVERS)
+_DECIDERS = one_handler_each(records.DECIDERS, discipline.DECIDERS, remedies.DECIDERS)
+_EVOLVERS = one_handler_each(records.EVOLVERS, discipline.EVOLVERS, remedies.EVOLVERS)
 
 
 def decide(command: Command, state: CreditState, rules: Rules) -> list[Message]:

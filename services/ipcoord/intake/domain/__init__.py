@@ -19,7 +19,6 @@ each owning decide and evolve for its facts:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
 
 from google.protobuf.message import Message
 
@@ -30,6 +29,7 @@ from ipcoord.intake.domain.filing import known_submission, report_digest
 from ipcoord.intake.domain.shared import Command, Meta, Rules
 from ipcoord.intake.keys import case_id_for
 from ipcoord.intake.state import IntakeState
+from ipcoord.platform.dispatch import one_handler_each
 from ipcoord.platform.errors import InvalidInput, Violation
 
 __all__ = [
@@ -45,30 +45,20 @@ __all__ = [
 ]
 
 
-def _one_handler_each(*tables: Mapping[type, Callable]) -> dict[type, Callable]:
-    merged: dict[type, Callable] = {}
-    for table in tables:
-        for message_type, handler in table.items():
-            if message_type in merged:
-                raise AssertionError(f"two handlers for {message_type.__name__}")
-            merged[message_type] = handler
-    return merged
-
-
-_DECIDERS = _one_handler_each(
+_DECIDERS = one_handler_each(
     filing.DECIDERS,
     tracing.DECIDERS,
     lifecycle.DECIDERS,
     actions.DECIDERS,
     fast_track.DECIDERS,
 )
-_EVOLVERS = _one_handler_each(
+_EVOLVERS = one_handler_each(
     filing.EVOLVERS,
     tracing.EVOLVERS,
     actions.EVOLVERS,
     fast_track.EVOLVERS,
     case_facts.evolvers(
-        _one_handler_each(
+        one_handler_each(
             lifecycle.CASE_CHANGES,
             actions.CASE_CHANGES,
             fast_track.CASE_CHANGES,

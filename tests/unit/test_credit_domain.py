@@ -321,3 +321,23 @@ def test_a_tick_checks_only_the_entities_of_its_partition_and_only_from_the_cloc
     assert len(by_partition) > 1  # the other partitions' entities were left alone
     with pytest.raises(NotPermitted):
         run(state, C.CheckCreditDeadlines(), actor="mof", at=later)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"case_id": "x" * 101}, "case_id"),
+        ({"by_bureau": "nobody"}, "by_bureau"),
+        ({"respondent": {"uscc": uscc(57), "name": "n" * 201}}, "respondent.name"),
+    ],
+)
+def test_a_relayed_decision_out_of_bounds_is_refused_with_the_field(change, field):
+    body = decided("c-bounds", uscc(57))
+    for name, value in change.items():
+        if isinstance(value, dict):
+            getattr(body, name).CopyFrom(type(getattr(body, name))(**value))
+        else:
+            setattr(body, name, value)
+    with pytest.raises(InvalidInput) as refused:
+        run(CreditState(), body)
+    assert field in [v.field for v in refused.value.violations]

@@ -33,6 +33,7 @@ _DERIVED = frozenset(
     {C.DISHONEST_BEHAVIOUR_INFRINGEMENT, C.DISHONEST_BEHAVIOUR_REPEATED_PATENT_INFRINGEMENT}
 )
 _NOTE_MAX = 2_000
+_ID_MAX = 100
 _NAME_MAX = 200
 
 
@@ -60,6 +61,9 @@ def _note_decided_case(cmd: Command, state: CreditState, rules: Rules) -> list[M
     if not behaviours:
         return []  # decided without infringement: nothing to record
     check_uscc(uscc, rules, "respondent.uscc")
+    violations = _decision_violations(body, rules)
+    if violations:
+        raise InvalidInput(violations)
     file = file_of(state, uscc)
     records = [
         C.DishonestyRecorded(
@@ -75,6 +79,21 @@ def _note_decided_case(cmd: Command, state: CreditState, rules: Rules) -> list[M
         if not file.has_record_of(body.case_id, behaviour)
     ]
     return [*records, *listings_met(file, records, rules, cmd)]
+
+
+def _decision_violations(body: C.NoteDecidedCase, rules: Rules) -> list[Violation]:
+    """What a relayed decision must be: intake validated it, but the command topic only
+    declares its writer (docs/credit.md, "Trust"), so its sizes and names are checked again."""
+    violations = []
+    if not body.case_id or len(body.case_id) > _ID_MAX or "/" in body.case_id:
+        violations.append(Violation("case_id", f"required, at most {_ID_MAX} characters"))
+    if body.by_bureau not in rules.bureaus:
+        violations.append(Violation("by_bureau", f"unknown bureau {body.by_bureau!r}"))
+    if len(body.respondent.name) > _NAME_MAX:
+        violations.append(Violation("respondent.name", f"at most {_NAME_MAX} characters"))
+    if not body.HasField("decided_at"):
+        violations.append(Violation("decided_at", "required"))
+    return violations
 
 
 def _record_dishonesty(cmd: Command, state: CreditState, rules: Rules) -> list[Message]:

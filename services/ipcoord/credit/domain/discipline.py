@@ -9,6 +9,8 @@ on Kafka it is what the record declares."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from google.protobuf.message import Message
 
 from ipcoord.credit.domain.shared import Command, Meta, Rules
@@ -128,44 +130,44 @@ DECIDERS = {C.DisciplineFeedbackSubmitted: _give_feedback}
 
 # ------------------------------------------------------------------------------ evolve
 
+# How a fact changes the listing it is about (and, rarely, its file); False: nothing changed.
+ListingChange = Callable[[CreditFile, Listing, Message, Meta], "bool | None"]
 
-def _on_feedback(
-    state: CreditState, e: C.DisciplineFeedbackSubmitted, meta: Meta
-) -> CreditFile | None:
-    file, listing = known_listing(state, e.listing_id)
-    if listing is None:
-        return None
-    listing.feedback[feedback_key(e.department, e.measure_code)] = _feedback(e, meta)
+
+def listing_evolver(change: ListingChange) -> Callable[..., CreditFile | None]:
+    """The evolver of a fact about one listing: finds the listing (a forgotten or unknown one
+    changes nothing: evolve never refuses a fact), applies ``change``, returns the file."""
+
+    def evolver(state: CreditState, e: Message, meta: Meta) -> CreditFile | None:
+        file, listing = known_listing(state, e.listing_id)
+        if listing is None or change(file, listing, e, meta) is False:
+            return None
+        return file
+
+    return evolver
+
+
+def _on_feedback(file, listing: Listing, e: C.DisciplineFeedbackSubmitted, meta: Meta) -> None:
+    listing.feedback[feedback_key(e.department, e.measure_code)] = Feedback(
+        e.outcome, e.reason, e.path, meta.at
+    )
     if not pending_measures(listing, e.department):
         listing.feedback_due.pop(e.department, None)
         listing.overdue_reported.pop(e.department, None)
-    return file
 
 
-def _feedback(e: C.DisciplineFeedbackSubmitted, meta: Meta) -> Feedback:
-    return Feedback(e.outcome, e.reason, e.path, meta.at)
-
-
-def _on_overdue(state: CreditState, e: C.FeedbackOverdue, meta: Meta) -> CreditFile | None:
-    file, listing = known_listing(state, e.listing_id)
-    if listing is None:
-        return None
+def _on_overdue(file, listing: Listing, e: C.FeedbackOverdue, meta: Meta) -> None:
     listing.overdue_reported[e.department] = time_of(e.due_at)
-    return file
 
 
-def _on_lifted(state: CreditState, e: C.MeasureLifted, meta: Meta) -> CreditFile | None:
-    file, listing = known_listing(state, e.listing_id)
-    if listing is None:
-        return None
+def _on_lifted(file, listing: Listing, e: C.MeasureLifted, meta: Meta) -> None:
     department = e.measure.implementing_department
     listing.feedback_due[department] = time_of(e.feedback_due_at)
     listing.overdue_reported.pop(department, None)
-    return file
 
 
 EVOLVERS = {
-    C.DisciplineFeedbackSubmitted: _on_feedback,
-    C.FeedbackOverdue: _on_overdue,
-    C.MeasureLifted: _on_lifted,
+    C.DisciplineFeedbackSubmitted: listing_evolver(_on_feedback),
+    C.FeedbackOverdue: listing_evolver(_on_overdue),
+    C.MeasureLifted: listing_evolver(_on_lifted),
 }

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from google.protobuf.message import Message
 
-from ipcoord.credit.domain.discipline import known_listing, lifting, listing_of, overdue
+from ipcoord.credit.domain.discipline import lifting, listing_evolver, listing_of, overdue
 from ipcoord.credit.domain.shared import Command, Meta, Rules, years_after
 from ipcoord.credit.keys import partition_of
 from ipcoord.credit.state import REMOVED_LISTINGS_KEPT, CreditFile, CreditState, Listing
@@ -226,72 +226,39 @@ DECIDERS = {
 # ------------------------------------------------------------------------------ evolve
 
 
-def _on_objected(state: CreditState, e: C.ListingObjected, meta: Meta) -> CreditFile | None:
-    file, listing = known_listing(state, e.listing_id)
-    if listing is None:
-        return None
+def _on_objected(file, listing: Listing, e: C.ListingObjected, meta: Meta) -> None:
     listing.objection_grounds = e.grounds
     listing.deadlines["objection_decision"] = time_of(e.decision_due_at)
-    return file
 
 
-def _on_objection_decided(
-    state: CreditState, e: C.ObjectionDecided, meta: Meta
-) -> CreditFile | None:
-    file, listing = known_listing(state, e.listing_id)
-    if listing is None:
-        return None
+def _on_objection_decided(file, listing: Listing, e: C.ObjectionDecided, meta: Meta) -> None:
     _met(listing, "objection_decision")
-    return file
 
 
-def _on_repair_requested(
-    state: CreditState, e: C.CreditRepairRequested, meta: Meta
-) -> CreditFile | None:
-    file, listing = known_listing(state, e.listing_id)
-    if listing is None:
-        return None
+def _on_repair_requested(file, listing: Listing, e: C.CreditRepairRequested, meta: Meta) -> None:
     listing.repair_statement = e.statement
     listing.deadlines["repair_feedback"] = time_of(e.feedback_due_at)
-    return file
 
 
 def _on_repair_acknowledged(
-    state: CreditState, e: C.CreditRepairAcknowledged, meta: Meta
-) -> CreditFile | None:
-    file, listing = known_listing(state, e.listing_id)
-    if listing is None:
-        return None
+    file, listing: Listing, e: C.CreditRepairAcknowledged, meta: Meta
+) -> None:
     _met(listing, "repair_feedback")
     listing.deadlines["repair_decision"] = time_of(e.decision_due_at)
-    return file
 
 
-def _on_repair_decided(
-    state: CreditState, e: C.CreditRepairDecided, meta: Meta
-) -> CreditFile | None:
-    file, listing = known_listing(state, e.listing_id)
-    if listing is None:
-        return None
+def _on_repair_decided(file, listing: Listing, e: C.CreditRepairDecided, meta: Meta) -> None:
     _met(listing, "repair_feedback")
     _met(listing, "repair_decision")
-    return file
 
 
-def _on_missed(state: CreditState, e: C.CreditDeadlineMissed, meta: Meta) -> CreditFile | None:
-    file, listing = known_listing(state, e.listing_id)
-    if listing is None:
-        return None
+def _on_missed(file, listing: Listing, e: C.CreditDeadlineMissed, meta: Meta) -> None:
     listing.deadlines_missed[e.deadline] = time_of(e.due_at)
-    return file
 
 
-def _on_removed(state: CreditState, e: C.ListingRemoved, meta: Meta) -> CreditFile | None:
-    file, listing = known_listing(state, e.listing_id)
-    if listing is None:
-        return None
+def _on_removed(file: CreditFile, listing: Listing, e: C.ListingRemoved, meta: Meta) -> bool:
     if not listing.active:
-        return None
+        return False
     listing.removed_at = time_of(e.removed_at) if e.HasField("removed_at") else meta.at
     listing.removal_reason = e.reason
     listing.removal_detail = e.detail
@@ -300,7 +267,7 @@ def _on_removed(state: CreditState, e: C.ListingRemoved, meta: Meta) -> CreditFi
     listing.feedback_due.clear()  # the lifting facts that follow set what is owed now
     listing.overdue_reported.clear()
     _forget_old_removed(file)
-    return file
+    return True
 
 
 def _forget_old_removed(file: CreditFile) -> None:
@@ -318,11 +285,11 @@ def _met(listing: Listing, deadline: str) -> None:
 
 
 EVOLVERS = {
-    C.ListingObjected: _on_objected,
-    C.ObjectionDecided: _on_objection_decided,
-    C.CreditRepairRequested: _on_repair_requested,
-    C.CreditRepairAcknowledged: _on_repair_acknowledged,
-    C.CreditRepairDecided: _on_repair_decided,
-    C.CreditDeadlineMissed: _on_missed,
-    C.ListingRemoved: _on_removed,
+    C.ListingObjected: listing_evolver(_on_objected),
+    C.ObjectionDecided: listing_evolver(_on_objection_decided),
+    C.CreditRepairRequested: listing_evolver(_on_repair_requested),
+    C.CreditRepairAcknowledged: listing_evolver(_on_repair_acknowledged),
+    C.CreditRepairDecided: listing_evolver(_on_repair_decided),
+    C.CreditDeadlineMissed: listing_evolver(_on_missed),
+    C.ListingRemoved: listing_evolver(_on_removed),
 }

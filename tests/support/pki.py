@@ -48,7 +48,9 @@ class ThrowawayCA:
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
-    def issue(self, common_name: str, *, server: bool) -> Issued:
+    def issue(self, common_name: str, *, server: bool, client: bool = False) -> Issued:
+        """A bureau's client certificate, a server's, or (both) a replica's: a replica serves
+        and calls its peers with one certificate whose name is the service's."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         builder = (
@@ -61,7 +63,8 @@ class ThrowawayCA:
             .not_valid_after(now + timedelta(days=1))
             .add_extension(
                 x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+                    ([ExtendedKeyUsageOID.SERVER_AUTH] if server else [])
+                    + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client or not server else [])
                 ),
                 critical=False,
             )
@@ -69,16 +72,20 @@ class ThrowawayCA:
         if server:
             builder = builder.add_extension(
                 x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                    [x509.DNSName(name) for name in sorted({"localhost", common_name})]
+                    + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
                 ),
                 critical=False,
             )
         cert = builder.sign(self._key, hashes.SHA256())
         return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
-    def write_server_files(self, directory: Path) -> tuple[Path, Path, Path]:
-        """(cert, key, client CA) files for the server side of Settings."""
-        server = self.issue("localhost", server=True)
+    def write_server_files(
+        self, directory: Path, common_name: str = "localhost"
+    ) -> tuple[Path, Path, Path]:
+        """(cert, key, client CA) files for the server side of Settings; a name other than
+        localhost issues a replica certificate (server and client) with that name."""
+        server = self.issue(common_name, server=True, client=common_name != "localhost")
         paths = (directory / "server.pem", directory / "server.key", directory / "ca.pem")
         for path, data in zip(paths, (server.cert_pem, server.key_pem, self.cert_pem), strict=True):
             path.write_bytes(data)

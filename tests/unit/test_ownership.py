@@ -22,12 +22,24 @@ class Signal:
             receiver("app", *args, signal=self)
 
 
+class Assignor:
+    """The group's assignment as Faust's assignor hands it to every member: each member's
+    active partitions under the URL it announced."""
+
+    def __init__(self) -> None:
+        self.group: dict[str, dict[str, list[int]]] = {}
+
+    def external_topics_metadata(self):
+        return self.group
+
+
 class App:
     def __init__(self) -> None:
         self.on_partitions_revoked = Signal()
         self.on_partitions_assigned = Signal()
         self.on_rebalance_complete = Signal()
         self.rebalancing = False
+        self.assignor = Assignor()
 
 
 def test_tables_are_current_only_after_the_recovery_that_follows_an_assignment():
@@ -68,3 +80,17 @@ def test_each_owned_partition_of_the_topic_counts_and_no_other():
     app.on_partitions_assigned.send({TP("credit", 1), TP("credit", 4), TP("other", 2)})
     app.on_rebalance_complete.send()
     assert [p for p in range(6) if ownership.current(p)] == [1, 4]
+
+
+def test_the_owner_of_each_partition_is_the_address_its_replica_announced():
+    app = App()
+    ownership = PartitionOwnership("credit", lambda: None)
+    ownership.connect(app)
+    app.assignor.group = {
+        "http://10.0.0.5:50052": {"credit": [0, 2, 4], "other": [1]},
+        "http://[fd00::7]:50052": {"credit": [1, 3, 5]},
+    }
+    app.on_partitions_assigned.send({TP("credit", 0), TP("credit", 2), TP("credit", 4)})
+    assert [ownership.owner(p) for p in range(6)] == ["10.0.0.5:50052", "[fd00::7]:50052"] * 3
+    app.on_partitions_revoked.send(set())
+    assert ownership.owner(0) is None  # unknown until the next assignment

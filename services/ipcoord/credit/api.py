@@ -1,7 +1,8 @@
 """CreditRecords gRPC servicer: identify the caller, hash personal id numbers on arrival, hand
 commands to the writer of the entity (request-reply over Kafka, so any replica takes any
-write), answer lookups where this replica owns the entity's partition, map refusals to
-statuses. Thin by design: the writer validates, queries.py reads the tables."""
+write), answer lookups here or on the replicas that own their partitions (the lookup router),
+map refusals to statuses. Thin by design: the writer validates, queries.py reads the
+tables."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from google.protobuf.message import Message
 from ipcoord.credit import queries
 from ipcoord.credit.domain.records import check_uscc
 from ipcoord.credit.domain.shared import Rules
+from ipcoord.credit.keys import partition_of
 from ipcoord.credit.state import CreditState, uscc_of_listing
 from ipcoord.credit.stream import command
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
 from ipcoord.platform.errors import DomainError, InvalidInput, NotFound, Violation, from_refusal
+from ipcoord.platform.forwarding import LookupRouter
 from ipcoord.platform.grpc_errors import abort_with
 from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.personal_ids import PersonHasher, id_number_problem
 from ipcoord.platform.request_reply import CallerGone, CommandReply, ReplyInbox
+from ipcoord.platform.topics import CREDIT_COMMANDS
 from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import credit_pb2_grpc
 
@@ -38,7 +42,7 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         send: SendCommand,
         inbox: ReplyInbox,
         clock: Clock,
-        holds: Callable[[str | None], bool],
+        router: LookupRouter,
         *,
         max_bytes: int = 1_000_000,
         decision_timeout_s: float = 15.0,
@@ -51,9 +55,7 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         self._send = send
         self._inbox = inbox
         self._clock = clock
-        # holds(uscc): this replica owns that entity's partition with current tables;
-        # holds(None): it owns them all (a lookup by person reads every entity's listings).
-        self._holds = holds
+        self._router = router
         self._timeout = decision_timeout_s
 
     # ---------------------------------------------------------------- commands
@@ -100,19 +102,24 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         if request.person_id_number:
             await self._valid_id_number(context, "person_id_number", request.person_id_number)
             person = self._hasher.candidates(request.person_id_number)
-            return await self._lookup(
+            return await self._every(
                 context,
-                None,
-                lambda: queries.check_discipline(
+                "CheckDiscipline",
+                request,
+                lambda within: queries.check_discipline(
                     self._state,
                     self._rules,
                     person=person,
                     measure_code=request.measure_code,
                     department=request.department,
+                    within=within,
                 ),
+                queries.strongest,
             )
-        return await self._lookup(
+        return await self._one(
             context,
+            "CheckDiscipline",
+            request,
             request.uscc,
             lambda: queries.check_discipline(
                 self._state,
@@ -124,23 +131,33 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         )
 
     async def GetCreditProfile(self, request, context):
-        return await self._lookup(
+        return await self._one(
             context,
+            "GetCreditProfile",
+            request,
             request.uscc,
             lambda: queries.credit_profile(self._state, self._rules, request.uscc),
         )
 
     async def ListListings(self, request, context):
-        return await self._lookup(
-            context, None, lambda: queries.list_listings(self._state, request)
+        return await self._every(
+            context,
+            "ListListings",
+            request,
+            lambda within: queries.list_listings(self._state, request, within),
+            lambda pages: queries.merged_page(request, pages),
         )
 
     async def GetListingFeedback(self, request, context):
         uscc = uscc_of_listing(request.listing_id)
         if uscc is None:
             await abort_with(context, NotFound(f"no listing {request.listing_id!r}"))
-        return await self._lookup(
-            context, uscc, lambda: queries.listing_feedback(self._state, request.listing_id)
+        return await self._one(
+            context,
+            "GetListingFeedback",
+            request,
+            uscc,
+            lambda: queries.listing_feedback(self._state, request.listing_id),
         )
 
     # ---------------------------------------------------------------- plumbing
@@ -201,18 +218,23 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         reply.result.Unpack(result)
         return result
 
-    async def _lookup(self, context, uscc: str | None, query: Callable[[], Message]) -> Message:
-        await self._identity.caller_bureau(context)
-        if not self._holds(uscc):
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "this replica does not hold that entity's credit file; ask the replica that "
-                "owns its partition"
-                if uscc
-                else "a lookup by person or a list of listings needs every partition; this "
-                "replica does not hold them all",
-            )
+    async def _one(self, context, method: str, request, uscc: str, query) -> Message:
+        """A lookup of one entity, answered by the replica that holds its partition."""
         try:
-            return query()
+            # Checked here: a bad key is refused at once, not forwarded.
+            check_uscc(uscc, self._rules, "uscc")
+            partition = partition_of(uscc, CREDIT_COMMANDS.partitions)
+            return await self._router.one(context, method, request, partition, query)
+        except DomainError as error:
+            await abort_with(context, error)
+
+    async def _every(self, context, method: str, request, query, merge) -> Message:
+        """A lookup over every entity: each replica answers for the partitions it holds."""
+
+        def answer(partitions: frozenset[int]) -> Message:
+            return query(lambda uscc: partition_of(uscc, CREDIT_COMMANDS.partitions) in partitions)
+
+        try:
+            return await self._router.every(context, method, request, answer, merge)
         except DomainError as error:
             await abort_with(context, error)

@@ -13,7 +13,6 @@ import faust
 
 from ipcoord.credit.api import CreditRecordsServicer
 from ipcoord.credit.domain.shared import Rules
-from ipcoord.credit.keys import partition_of
 from ipcoord.credit.processor import SERVICE, CreditProcessor
 from ipcoord.credit.rules_file import DEFAULT_RULES_FILE, load_rules
 from ipcoord.credit.state import DERIVED_INDEXES, CreditState
@@ -23,8 +22,9 @@ from ipcoord.platform import table_codec
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
 from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.faust_app import create_app, dead_letter_sink, envelope_topic
+from ipcoord.platform.forwarding import LookupRouter, Peers
 from ipcoord.platform.grpc_server import create_server
-from ipcoord.platform.identity import IdentityResolver
+from ipcoord.platform.identity import IdentityResolver, replica_name
 from ipcoord.platform.journal import Journal
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
@@ -43,6 +43,7 @@ from ipcoord.platform.topics import (
     DISCIPLINE_FEEDBACK,
     full_name,
 )
+from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import credit_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -171,18 +172,31 @@ async def build(
             # The periodic clock ticks again; until then lookups of those partitions wait.
             log.warning("ticks after the rebalance not sent", exc_info=task.exception())
 
-    def holds(uscc: str | None) -> bool:
-        partitions = CREDIT_COMMANDS.partitions
-        wanted = range(partitions) if uscc is None else [partition_of(uscc, partitions)]
-        if not all(ownership.current(p) for p in wanted):
+    def ready(partition: int) -> bool:
+        if not ownership.current(partition):
             return False
-        if not processor.was_clean and not all(p in redone for p in wanted):
+        if not processor.was_clean and partition not in redone:
             return False  # what a crash may have rolled back is not put back yet
         processor.start_rebuilding()  # the derived indexes first, after an assignment
         return processor.indexes_ready
 
-    identity = IdentityResolver(rules.bureaus, insecure_dev_identity=settings.insecure_dev_identity)
+    identity = IdentityResolver(
+        rules.bureaus,
+        insecure_dev_identity=settings.insecure_dev_identity,
+        replica_name=replica_name(SERVICE),
+    )
     inbox = ReplyInbox(settings, CREDIT_REPLIES)
+    peers = Peers(settings, replica_name(SERVICE))
+    address: list[str] = []  # known once the server is bound
+    router = LookupRouter(
+        C.DESCRIPTOR.services_by_name["CreditRecords"],
+        ownership,
+        ready,
+        identity,
+        peers,
+        partitions=CREDIT_COMMANDS.partitions,
+        own_address=lambda: address[0],
+    )
     servicer = CreditRecordsServicer(
         state,
         rules,
@@ -191,7 +205,7 @@ async def build(
         command_sender(topics.commands),
         inbox,
         clock,
-        holds,
+        router,
         max_bytes=settings.max_message_bytes,
     )
     port = DEFAULT_GRPC_PORT if settings.grpc_port is None else settings.grpc_port
@@ -207,7 +221,9 @@ async def build(
         port=port,
         service=SERVICE,
     )
-    handle = ServiceHandle(app, server, companions=(inbox,), on_stopped=journal.close)
+    address.append(f"{settings.advertised_host}:{server.port}")
+    ownership.advertise(app, address[0])
+    handle = ServiceHandle(app, server, companions=(inbox, peers), on_stopped=journal.close)
     return CreditService(handle, state, tick_now, processor)
 
 

@@ -1,9 +1,15 @@
 """Lookups over credit state: the point-of-decision check, an entity's profile, a listing's
 feedback, a page of listings. Each reads one credit file (for a person, the files the persons
 index names; for a page, the page's listings through the listing index): none scans the
-table."""
+table.
+
+A lookup by person and a page of listings read every partition. Each replica answers for the
+partitions it holds (``within``: whether an entity's USCC is in them), and the merges below
+make one answer of the replicas' answers (platform/forwarding.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 from ipcoord.credit import views
 from ipcoord.credit.domain.discipline import known_listing, listing_of
@@ -16,6 +22,7 @@ from ipcoord.credit.state import (
     CreditState,
     Listing,
     person_key,
+    uscc_of_listing,
 )
 from ipcoord.platform import caseset
 from ipcoord.platform.errors import InvalidInput, Violation
@@ -32,6 +39,7 @@ def check_discipline(
     person: list[KeyedHash] | None = None,
     measure_code: str = "",
     department: str = "",
+    within: Callable[[str], bool] = lambda uscc: True,
 ) -> C.CheckDisciplineResponse:
     """Whether a measure (or a department's measures, or any) applies to an entity or to a
     person listed with one, now: under the active listing that runs longest. ``person``: the
@@ -45,7 +53,7 @@ def check_discipline(
     if department and department not in rules.bureaus:
         raise InvalidInput([Violation("department", f"unknown department {department!r}")])
     candidates = []
-    for file in _files(state, uscc, person or []):
+    for file in _files(state, uscc, person or [], within):
         for listing in file.active_listings():
             if person and not _names(listing, person):
                 continue
@@ -69,6 +77,15 @@ def check_discipline(
     )
 
 
+def strongest(answers: Sequence[C.CheckDisciplineResponse]) -> C.CheckDisciplineResponse:
+    """One answer of several replicas' (each for its partitions): the applying listing that
+    runs longest, as ``check_discipline`` picks among listings it holds."""
+    applying = [a for a in answers if a.applies]
+    if not applying:
+        return C.CheckDisciplineResponse(applies=False)
+    return max(applying, key=lambda a: (a.until.seconds, a.until.nanos, a.listing_id))
+
+
 def credit_profile(state: CreditState, rules: Rules, uscc: str) -> C.CreditProfile:
     """Everything on record of an entity; an entity with nothing on record has an empty
     profile (that is an answer, not a missing resource)."""
@@ -88,12 +105,19 @@ def listing_feedback(state: CreditState, listing_id: str) -> C.ListingFeedback:
     return views.feedback_view(listing)
 
 
-def _files(state: CreditState, uscc: str, person: list[KeyedHash]) -> list[CreditFile]:
+def _files(
+    state: CreditState, uscc: str, person: list[KeyedHash], within: Callable[[str], bool]
+) -> list[CreditFile]:
     if uscc:
         file = state.files.get(uscc)
         return [file] if file else []
     usccs = sorted(
-        {u for h in person for u in state.persons.get(person_key(h.key_id, h.digest), [])}
+        {
+            u
+            for h in person
+            for u in state.persons.get(person_key(h.key_id, h.digest), [])
+            if within(u)
+        }
     )
     return [state.files[u] for u in usccs if u in state.files]
 
@@ -106,16 +130,40 @@ def _names(listing: Listing, person: list[KeyedHash]) -> bool:
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 
 
-def list_listings(state: CreditState, request: C.ListListingsRequest) -> C.ListListingsResponse:
+def list_listings(
+    state: CreditState,
+    request: C.ListListingsRequest,
+    within: Callable[[str], bool] = lambda uscc: True,
+) -> C.ListListingsResponse:
     """A page of listings in listing id order after the page token (all kept, or the active
     ones): it reads the page's listings from the listing index, never the whole table."""
-    size = min(request.page.page_size or DEFAULT_PAGE, MAX_PAGE)
+    size = _page_size(request)
     name = ACTIVE_LISTINGS if request.active_only else ALL_LISTINGS
     page: list[C.SeriousDishonestyListed] = []
     for listing_id in caseset.ids(state.listing_index, name, after=request.page.page_token):
+        if not within(uscc_of_listing(listing_id) or ""):
+            continue
         if len(page) == size:
             return C.ListListingsResponse(listings=page, next_page_token=page[-1].listing_id)
         file, listing = known_listing(state, listing_id)
         if listing is not None:
             page.append(views.listing_view(file, listing))
     return C.ListListingsResponse(listings=page)
+
+
+def merged_page(
+    request: C.ListListingsRequest, answers: Sequence[C.ListListingsResponse]
+) -> C.ListListingsResponse:
+    """One page of several replicas' pages (each the first listings after the token among its
+    partitions): the first ``size`` of them all are the first ``size`` overall."""
+    size = _page_size(request)
+    listings = sorted((x for a in answers for x in a.listings), key=lambda x: x.listing_id)
+    more = len(listings) > size or any(a.next_page_token for a in answers)
+    page = listings[:size]
+    return C.ListListingsResponse(
+        listings=page, next_page_token=page[-1].listing_id if more and page else ""
+    )
+
+
+def _page_size(request: C.ListListingsRequest) -> int:
+    return min(request.page.page_size or DEFAULT_PAGE, MAX_PAGE)

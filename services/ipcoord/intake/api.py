@@ -1,6 +1,7 @@
 """CaseIntake gRPC servicer: identify the caller, hand commands to the single writer and
 return its answer (request-reply over Kafka, so any replica takes any write), answer lookups
-(queries.py) where this replica holds the tables, map refusals to statuses. Thin by design:
+(queries.py) here or on the replica that holds the tables (the lookup router), map refusals
+to statuses. Thin by design:
 the writer validates, keys.py names the keys, queries.py reads the tables."""
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import grpc
 from google.protobuf.message import Message
 
 from ipcoord.intake import queries
-from ipcoord.intake.keys import command_key
+from ipcoord.intake.keys import WRITER_PARTITION, command_key
 from ipcoord.intake.state import IntakeState
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
 from ipcoord.platform.errors import DomainError, from_refusal
+from ipcoord.platform.forwarding import LookupRouter
 from ipcoord.platform.grpc_errors import abort_with
 from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.request_reply import CallerGone, CommandReply, ReplyInbox
@@ -40,7 +42,7 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         send: SendCommand,
         inbox: ReplyInbox,
         clock: Clock,
-        holds_state: Callable[[], bool],
+        router: LookupRouter,
         *,
         decision_timeout_s: float = 15.0,
     ) -> None:
@@ -49,7 +51,7 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         self._identity = identity
         self._send = send
         self._inbox = inbox
-        self._holds_state = holds_state
+        self._router = router
         self._timeout = decision_timeout_s
 
     # ---------------------------------------------------------------- commands
@@ -105,16 +107,20 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
     # ---------------------------------------------------------------- lookups
 
     async def GetCase(self, request, context):
-        return await self._lookup(context, queries.get_case, request.case_id)
+        return await self._lookup(context, "GetCase", request, queries.get_case, request.case_id)
 
     async def ListCases(self, request, context):
-        return await self._lookup(context, queries.list_cases, request)
+        return await self._lookup(context, "ListCases", request, queries.list_cases, request)
 
     async def GetActionProgress(self, request, context):
-        return await self._lookup(context, queries.action_progress, request.action_id)
+        return await self._lookup(
+            context, "GetActionProgress", request, queries.action_progress, request.action_id
+        )
 
     async def GetRespondentHistory(self, request, context):
-        return await self._lookup(context, queries.respondent_history, request)
+        return await self._lookup(
+            context, "GetRespondentHistory", request, queries.respondent_history, request
+        )
 
     # ---------------------------------------------------------------- plumbing
 
@@ -148,18 +154,15 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         reply.result.Unpack(result)
         return result
 
-    async def _lookup(self, context, query: Callable[..., Message], *args) -> Message:
-        """Lookups read this replica's tables: only the writer's replica has them (lookups on
-        any replica come with scale-out); elsewhere UNAVAILABLE, never a wrong NOT_FOUND."""
-        await self._identity.caller_bureau(context)
-        if not self._holds_state():
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "this replica does not hold intake's state; ask the replica that owns the "
-                "submissions partition",
-            )
+    async def _lookup(
+        self, context, method: str, request, query: Callable[..., Message], *args
+    ) -> Message:
+        """Intake's tables are one partition: the writer's replica answers, any other forwards
+        the lookup there (UNAVAILABLE while none holds it current, never a wrong NOT_FOUND)."""
         try:
-            return query(self._state, *args)
+            return await self._router.one(
+                context, method, request, WRITER_PARTITION, lambda: query(self._state, *args)
+            )
         except DomainError as error:
             await abort_with(context, error)
 

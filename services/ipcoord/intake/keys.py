@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from ipcoord.platform.codec import Envelope
 
 CLOCK = "clock"
+# The submissions topic has one partition: one writer orders every command, and its replica
+# holds all of intake's tables (lookups elsewhere are forwarded there).
+WRITER_PARTITION = 0
 # An IdentifyRespondent whose identifier gives no key (the writer refuses it).
 _UNKEYED_IDENTIFICATION = "identify"
 _CASE_NAMESPACE = uuid.UUID("5b0c3c8e-9f0e-4a57-9d1c-2f1a1f5e0c11")

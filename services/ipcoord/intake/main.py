@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import faust
-from faust.types import TP
 
 from ipcoord.intake.api import CaseIntakeServicer
 from ipcoord.intake.domain import Rules
@@ -22,8 +21,9 @@ from ipcoord.platform import table_codec
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
 from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.faust_app import create_app, dead_letter_sink, envelope_topic
+from ipcoord.platform.forwarding import LookupRouter, Peers
 from ipcoord.platform.grpc_server import create_server
-from ipcoord.platform.identity import IdentityResolver
+from ipcoord.platform.identity import IdentityResolver, replica_name
 from ipcoord.platform.journal import Journal
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
@@ -41,6 +41,7 @@ from ipcoord.platform.topics import (
     INTAKE_SUBMISSIONS,
     full_name,
 )
+from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import intake_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -142,25 +143,41 @@ async def build(
         tick_every_s=tick_interval_s or settings.deadline_check_interval_s,
     )
 
-    identity = IdentityResolver(rules.bureaus, insecure_dev_identity=settings.insecure_dev_identity)
+    identity = IdentityResolver(
+        rules.bureaus,
+        insecure_dev_identity=settings.insecure_dev_identity,
+        replica_name=replica_name(SERVICE),
+    )
     inbox = ReplyInbox(settings, INTAKE_REPLIES)
-    writer_partition = TP(full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), 0)
-
-    ownership = PartitionOwnership(writer_partition.topic, processor.tables_changed)
+    ownership = PartitionOwnership(
+        full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), processor.tables_changed
+    )
     ownership.connect(app)
 
-    def holds_state() -> bool:
+    def ready(partition: int) -> bool:
         # Only the replica that owns the single writer's partition has intake's tables, and
         # only once they are recovered (a lookup must never answer from a half-read table).
-        if not ownership.current(writer_partition.partition):
+        if not ownership.current(partition):
             return False
         # After an assignment the derived indexes are rebuilt first (in the background):
-        # until then a lookup is told UNAVAILABLE, never answered from half-built indexes.
+        # until then a lookup is forwarded or told UNAVAILABLE, never answered from
+        # half-built indexes.
         processor.start_rebuilding()
         return processor.indexes_ready
 
+    peers = Peers(settings, replica_name(SERVICE))
+    address: list[str] = []  # known once the server is bound
+    router = LookupRouter(
+        S.DESCRIPTOR.services_by_name["CaseIntake"],
+        ownership,
+        ready,
+        identity,
+        peers,
+        partitions=INTAKE_SUBMISSIONS.partitions,
+        own_address=lambda: address[0],
+    )
     servicer = CaseIntakeServicer(
-        state, identity, command_sender(topics.submissions), inbox, clock, holds_state
+        state, identity, command_sender(topics.submissions), inbox, clock, router
     )
     port = DEFAULT_GRPC_PORT if settings.grpc_port is None else settings.grpc_port
     server = await create_server(
@@ -169,7 +186,9 @@ async def build(
         port=port,
         service=SERVICE,
     )
-    handle = ServiceHandle(app, server, companions=(inbox,), on_stopped=journal.close)
+    address.append(f"{settings.advertised_host}:{server.port}")
+    ownership.advertise(app, address[0])
+    handle = ServiceHandle(app, server, companions=(inbox, peers), on_stopped=journal.close)
     return IntakeService(handle, state, tick_now, journal, processor)
 
 

@@ -9,7 +9,12 @@ issue 7: a case filed elsewhere missing from ListCases, a report filed twice ins
 linked). So: not current from the revocation or assignment until ``on_rebalance_complete``,
 which Faust sends after recovery (or when none was needed), before it resumes the streams; and
 ``tables_changed`` is called at both ends, so that anything read or built in between is
-dropped before the first command."""
+dropped before the first command.
+
+It also says which replica owns each partition: Faust's assignor hands every member the
+assignment of the whole group, each member under the URL it announced
+(``conf.canonical_url``). Each replica announces its gRPC address there (``advertise``), so a
+lookup this replica cannot answer is forwarded to the owner (platform/forwarding.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from collections.abc import Callable
 
 import faust
 from faust.types import TP
+from yarl import URL
 
 
 class PartitionOwnership:
@@ -26,6 +32,12 @@ class PartitionOwnership:
         self._owned: frozenset[int] = frozenset()
         self._current = False
         self._app: faust.App | None = None
+        self._owners: dict[int, str] = {}
+
+    @staticmethod
+    def advertise(app: faust.App, address: str) -> None:
+        """Announce this replica's gRPC address ("host:port") to the group; before it joins."""
+        app.conf.canonical_url = URL(f"http://{address}")
 
     def connect(self, app: faust.App) -> None:
         self._app = app
@@ -38,11 +50,17 @@ class PartitionOwnership:
         rebalancing = self._app is not None and self._app.rebalancing
         return self._current and not rebalancing and partition in self._owned
 
+    def owner(self, partition: int) -> str | None:
+        """The gRPC address ("host:port") of the replica the last assignment gave ``partition``
+        (None during a rebalance). It may be this replica, and it may still be recovering."""
+        return self._owners.get(partition)
+
     def _on_revoked(self, sender, revoked, **kwargs) -> None:
-        self._owned, self._current = frozenset(), False
+        self._owned, self._current, self._owners = frozenset(), False, {}
 
     def _on_assigned(self, sender, assigned: set[TP], **kwargs) -> None:
         self._owned = frozenset(tp.partition for tp in assigned if tp.topic == self._topic)
+        self._owners = self._group_owners()
         self._current = False
         # Another replica may have written the tables while this one did not own them.
         self._tables_changed()
@@ -51,3 +69,12 @@ class PartitionOwnership:
         # Recovery has written the changelog's values into the store behind every cache.
         self._tables_changed()
         self._current = True
+
+    def _group_owners(self) -> dict[int, str]:
+        # The assignor set the group's assignment before the consumer calls on_assigned.
+        owners: dict[int, str] = {}
+        for url, topics in self._app.assignor.external_topics_metadata().items():
+            address = URL(url).raw_authority  # host:port, IPv6 hosts in brackets
+            for partition in topics.get(self._topic, ()):
+                owners[partition] = address
+        return owners

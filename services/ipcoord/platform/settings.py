@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # gRPC port of the service; 0 picks a free port (tests). Unset: the service's default.
     grpc_port: int | None = None
     grpc_host: str = "[::]"
+    # The host other replicas reach this one's gRPC server at (a lookup for a partition another
+    # replica owns is forwarded there): the pod IP in Kubernetes (downward API). Unset: the
+    # host name.
+    advertised_host: str = ""
     # mTLS: server cert/key and the CA that signs bureau client certificates. A server
     # certificate marks production: the bureau registry is then required.
     tls_cert_file: Path | None = None
@@ -105,6 +109,8 @@ class Settings(BaseSettings):
         if not self.replica_id:
             place = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
             object.__setattr__(self, "replica_id", f"{socket.gethostname()}-{place}")
+        if not self.advertised_host:
+            object.__setattr__(self, "advertised_host", socket.gethostname())
         return self
 
     @field_validator("topic_prefix")

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support.serving import free_port
 
 
 @pytest.mark.parametrize(
@@ -29,7 +23,7 @@ def _free_port() -> int:
     [("intake", "ipcoord.v1.CaseIntake"), ("credit", "ipcoord.v1.CreditRecords")],
 )
 async def test_serve_health_and_reflection(settings, tmp_path, service, grpc_service):
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,

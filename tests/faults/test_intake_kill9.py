@@ -6,22 +6,17 @@ for every case must agree with the facts."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ipcoord.platform import codec
 from ipcoord.platform.topics import CASES, INTAKE_SUBMISSIONS, full_name
 from ipcoord.v1 import intake_pb2, intake_pb2_grpc
 from kafka import KafkaConsumer, TopicPartition
 from support.kafka import produce_envelopes, read_envelopes
 from support.reports import report, uscc
+from support.serving import Replica, wait_for
 
 SUBMISSIONS = 6000
 OUTCOMES = {"case_filed", "report_linked", "submission_rejected"}
@@ -66,89 +61,19 @@ class _Quiet:
         return time.monotonic() - self._since > self._seconds
 
 
-class Supervisor:
-    """Runs `ipcoord serve intake` as Kubernetes would: a process that fail-stops (exit 70,
-    for instance when Faust skipped records at start, platform/continuity.py) is started
-    again; any other exit fails the test."""
-
-    # The continuity guard's safety net; since platform/faust_patches.py it has not fired here.
-    MAX_FAIL_STOPS = 3
-
-    def __init__(self, settings, data_dir: Path, log: Path, port: int) -> None:
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "IPCOORD_TOPIC_PREFIX": settings.topic_prefix,
-            "IPCOORD_STORE": "rocksdb://",
-            "IPCOORD_DATA_DIR": str(data_dir),
-            "IPCOORD_GRPC_PORT": str(port),
-            "IPCOORD_GRPC_HOST": "127.0.0.1",
-            "IPCOORD_INSECURE_DEV_IDENTITY": "true",
-        }
-        self.log = log
-        self.fail_stops = 0
-        self.process = self._start()
-
-    def _start(self) -> subprocess.Popen:
-        return subprocess.Popen(
-            [str(Path(sys.executable).parent / "ipcoord"), "serve", "intake"],
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def keep_running(self) -> None:
-        code = self.process.poll()
-        if code is None:
-            return
-        assert code == 70, f"exit {code}: {self.log.read_text()[-3000:]}"
-        self.fail_stops += 1
-        assert self.fail_stops <= self.MAX_FAIL_STOPS, self.log.read_text()[-3000:]
-        self.process = self._start()
-
-    def kill(self) -> None:
-        self.process.kill()  # SIGKILL: no drain, no commit, no flush
-        self.process.wait()
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=60) == 0, self.log.read_text()[-3000:]
-
-
-def _serving(port: int) -> bool:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service="ipcoord.v1.CaseIntake"), timeout=1
-            )
-        except grpc.RpcError:
-            return False
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def _wait_for(predicate, service: Supervisor, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        service.keep_running()
-        assert time.monotonic() < deadline, f"not reached in {timeout_s}s"
-        time.sleep(0.05)
-
-
-def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path, unused_tcp_port):
+def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path):
     submissions = _submissions()
     produce_envelopes(settings, INTAKE_SUBMISSIONS, submissions)  # loaded before the service
-    data, log = tmp_path / "data", tmp_path / "intake.log"
 
     kills = 0
+    service = Replica(settings, "intake", tmp_path, "intake-k9")
     for target in (SUBMISSIONS // 3, 2 * SUBMISSIONS // 3):
-        service = Supervisor(settings, data, log, unused_tcp_port)
-        _wait_for(lambda t=target: _facts_published(settings) >= t, service, 180)
+        wait_for(lambda t=target: _facts_published(settings) >= t, [service], 180)
         service.kill()
         kills += 1
-
-    service = Supervisor(settings, data, log, unused_tcp_port)
+        service.restart()
     try:
-        _wait_for(lambda: _serving(unused_tcp_port), service, 120)
+        service.wait_serving()
         outcome_of: dict[str, set[str]] = {}
 
         def every_submission_answered() -> bool:
@@ -159,7 +84,7 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path, unus
             return len(outcome_of) >= SUBMISSIONS
 
         quiet = _Quiet(settings, 15)
-        _wait_for(lambda: every_submission_answered() or quiet(), service, 240)
+        wait_for(lambda: every_submission_answered() or quiet(), [service], 240)
         facts = read_envelopes(settings, CASES, timeout_s=1.0)
         by_id = Counter(f.event_id for f in facts)
         repeats = sum(n - 1 for n in by_id.values())
@@ -172,19 +97,19 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path, unus
         )
         assert not lost
         assert not doubled  # a repeat always carries the same event id
-        _check_answers_agree_with_facts(facts, unused_tcp_port)
+        _check_answers_agree_with_facts(facts, service.address)
     finally:
         service.stop()
 
 
-def _check_answers_agree_with_facts(facts: list[codec.Envelope], port: int) -> None:
+def _check_answers_agree_with_facts(facts: list[codec.Envelope], address: str) -> None:
     """GetCase after the crashes: each case's linked-report count is what the facts say."""
     unique = {f.event_id: f for f in facts}.values()
     filed = [f.case_filed.case_id for f in unique if f.WhichOneof("body") == "case_filed"]
     links = Counter(
         f.report_linked.case_id for f in unique if f.WhichOneof("body") == "report_linked"
     )
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with grpc.insecure_channel(address) as channel:
         stub = intake_pb2_grpc.CaseIntakeStub(channel)
         for case_id in filed[:: max(1, len(filed) // 200)]:
             view = stub.GetCase(

@@ -90,7 +90,12 @@ class Replica:
         assert self.fail_stops <= self.MAX_FAIL_STOPS, self.tail()
         self.process = self._start()
 
-    def restart(self) -> None:
+    def restart(self, *, new_port: bool = False) -> None:
+        """Start again on the same data directory (as a StatefulSet pod comes back), under a
+        new port if asked (the group may still hold the address it announced before)."""
+        if new_port:
+            self.port = free_port()
+            self.env["IPCOORD_GRPC_PORT"] = str(self.port)
         self.process = self._start()
 
     def wait_serving(self, timeout_s: float = 120) -> None:

@@ -3,6 +3,8 @@ sends them: not between an assignment and the end of the recovery that follows i
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from faust.types import TP
 from ipcoord.platform.ownership import PartitionOwnership
 
@@ -40,6 +42,7 @@ class App:
         self.on_rebalance_complete = Signal()
         self.rebalancing = False
         self.assignor = Assignor()
+        self.conf = SimpleNamespace(canonical_url=None)
 
 
 def test_tables_are_current_only_after_the_recovery_that_follows_an_assignment():
@@ -94,3 +97,16 @@ def test_the_owner_of_each_partition_is_the_address_its_replica_announced():
     assert [ownership.owner(p) for p in range(6)] == ["10.0.0.5:50052", "[fd00::7]:50052"] * 3
     app.on_partitions_revoked.send(set())
     assert ownership.owner(0) is None  # unknown until the next assignment
+
+
+def test_own_partitions_are_under_the_address_announced_now():
+    """After a restart under a new address the group may hand back the previous assignment,
+    made under the old one (platform/faust_patches.py): this replica knows better."""
+    app = App()
+    ownership = PartitionOwnership("credit", lambda: None)
+    ownership.connect(app)
+    ownership.advertise(app, "10.0.0.9:50052")
+    assert str(app.conf.canonical_url) == "http://10.0.0.9:50052"
+    app.assignor.group = {"http://10.0.0.5:50052": {"credit": [0, 1]}}
+    app.on_partitions_assigned.send({TP("credit", 0), TP("credit", 1)})
+    assert [ownership.owner(p) for p in (0, 1)] == ["10.0.0.9:50052"] * 2

@@ -1,4 +1,6 @@
-"""One fix to faust-streaming 0.15.3 / mode (pinned in pyproject.toml), applied by create_app.
+"""Two fixes to faust-streaming 0.15.3 / mode (pinned in pyproject.toml), applied by create_app.
+
+1. Records fetched during recovery's seek were dropped.
 
 Faust's recovery ends by seeking the stream partitions to their committed offsets and then
 resuming flow control, and mode's ``FlowControlEvent.resume`` always clears every stream queue.
@@ -16,21 +18,52 @@ from the queue, once fetched again from the committed offset): the intake journa
 second as a redelivery (same offset, same facts) and Faust ignores the second ack; agents of a
 single writer keep concurrency 1 so that order holds.
 
-It is checked against faust-streaming 0.15.x only (pinned in pyproject.toml): another version
+2. A replica whose address changed could not rejoin. Each replica announces its gRPC address
+as Faust's ``canonical_url`` (platform/ownership.py), and Faust asserts that the assignment it
+receives carries the URL it announces now. But a static member that rejoins with unchanged
+topics gets the group's previous assignment back without a new one being computed (KIP-814),
+which carries the URL it announced before a restart. If that changed (a new port, a new pod
+IP), the assertion killed the consumer's coordinator and the replica hung. Now the old URL is
+logged and accepted: the replica works; others forwarding lookups to its old address get
+UNAVAILABLE until the next rebalance (docs/operations.md: announce a stable name).
+
+They are checked against faust-streaming 0.15.x only (pinned in pyproject.toml): another version
 refuses to start until the patch has been re-checked against it."""
 
 from __future__ import annotations
 
+import logging
+
 import faust
+from faust.assignor.client_assignment import ClientMetadata
+from faust.assignor.partition_assignor import PartitionAssignor
 from mode.utils.queues import FlowControlEvent
 
+log = logging.getLogger(__name__)
+
 _resume = FlowControlEvent.resume
+_on_assignment = PartitionAssignor.on_assignment
 
 
 def _resume_clearing_only_after_a_suspend(self: FlowControlEvent) -> None:
     if self.is_active():
         return  # running already: the queued records are live, not stale
     _resume(self)
+
+
+def _on_assignment_under_an_old_url(self: PartitionAssignor, assignment) -> None:
+    try:
+        _on_assignment(self, assignment)
+    except AssertionError:
+        # Everything but the URL check has run by then (it is the method's last line).
+        announced = ClientMetadata.loads(self._decompress(assignment.user_data)).url
+        if announced == str(self._url):
+            raise
+        log.warning(
+            "this replica's address changed since the group's last assignment; lookups "
+            "forwarded to it fail until the next rebalance",
+            extra={"assigned_under": announced, "address": str(self._url)},
+        )
 
 
 def apply() -> None:
@@ -40,3 +73,4 @@ def apply() -> None:
             f"{faust.__version__}: re-check the recovery flow it fixes before upgrading"
         )
     FlowControlEvent.resume = _resume_clearing_only_after_a_suspend
+    PartitionAssignor.on_assignment = _on_assignment_under_an_old_url

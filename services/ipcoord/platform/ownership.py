@@ -33,10 +33,11 @@ class PartitionOwnership:
         self._current = False
         self._app: faust.App | None = None
         self._owners: dict[int, str] = {}
+        self._address: str | None = None
 
-    @staticmethod
-    def advertise(app: faust.App, address: str) -> None:
+    def advertise(self, app: faust.App, address: str) -> None:
         """Announce this replica's gRPC address ("host:port") to the group; before it joins."""
+        self._address = address
         app.conf.canonical_url = URL(f"http://{address}")
 
     def connect(self, app: faust.App) -> None:
@@ -77,4 +78,8 @@ class PartitionOwnership:
             address = URL(url).raw_authority  # host:port, IPv6 hosts in brackets
             for partition in topics.get(self._topic, ()):
                 owners[partition] = address
+        if self._address is not None:
+            # This replica's own partitions under the address it announces now (the group's
+            # assignment may still carry one it announced before a restart: faust_patches.py).
+            owners.update(dict.fromkeys(self._owned, self._address))
         return owners

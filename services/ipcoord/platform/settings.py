@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     grpc_port: int | None = None
     grpc_host: str = "[::]"
     # The host other replicas reach this one's gRPC server at (a lookup for a partition another
-    # replica owns is forwarded there): the pod IP in Kubernetes (downward API). Unset: the
-    # host name.
+    # replica owns is forwarded there). Keep it stable across restarts (the group may hand a
+    # restarted replica its previous assignment, announced under the old name): in Kubernetes
+    # the StatefulSet pod's DNS name, "<pod>.<headless service>". Unset: the host name.
     advertised_host: str = ""
     # mTLS: server cert/key and the CA that signs bureau client certificates. A server
     # certificate marks production: the bureau registry is then required.

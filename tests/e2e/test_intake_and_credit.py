@@ -119,3 +119,56 @@ async def test_a_decision_in_intake_becomes_a_record_in_credit(services):
 
     profile = await eventually(recorded)
     assert profile.records[0].recorded_by == "ipb-sz"
+
+
+async def _decide(ipb, ref: str, *, respondent_uscc: str = "", shop: str = "") -> str:
+    filed = await ipb.SubmitReport(
+        S.SubmitReportRequest(report=report(ref, respondent_uscc=respondent_uscc, shop=shop))
+    )
+    assert filed.outcome == S.SUBMISSION_OUTCOME_FILED
+    case_id = filed.case_id
+    await ipb.AcceptCase(S.AcceptCase(case_id=case_id))
+    await ipb.AssignCase(S.AssignCase(case_id=case_id, assignee="inspector-1"))
+    await ipb.StartInvestigation(S.StartInvestigation(case_id=case_id))
+    await ipb.DecideCase(
+        S.DecideCase(
+            case_id=case_id,
+            decision=S.Decision(
+                infringement_established=True,
+                infringement_type=1,
+                respondent_uscc=respondent_uscc,
+            ),
+        )
+    )
+    return case_id
+
+
+async def test_a_decision_against_a_shop_counts_once_intake_identifies_its_entity(services):
+    intake_as, credit_as = services
+    ipb, ppc = intake_as("ipb-sz"), credit_as("ppc-shenzhen")
+    entity, shop = uscc(74), "https://shop.example.com/copycat-74"
+    online_case = await _decide(ipb, "ONLINE-1", shop=shop)  # known only by its shop
+    await _decide(ipb, "KNOWN-1", respondent_uscc=entity)
+
+    async def records() -> set[str] | None:
+        try:
+            profile = await ppc.GetCreditProfile(C.GetCreditProfileRequest(uscc=entity))
+        except grpc.aio.AioRpcError:
+            return None
+        return {r.source_case_id for r in profile.records} or None
+
+    assert online_case not in await eventually(records)  # one record: the shop is nobody yet
+
+    await ipb.IdentifyRespondent(
+        S.IdentifyRespondent(
+            online_identifier={"shop_url": shop}, entity={"uscc": entity, "name": "Copycat Ltd."}
+        )
+    )
+
+    async def listed() -> C.CheckDisciplineResponse | None:
+        answer = await ppc.CheckDiscipline(C.CheckDisciplineRequest(uscc=entity))
+        return answer if answer.applies else None
+
+    answer = await eventually(listed)
+    assert answer.listing_id == f"L-{entity}-1"  # repeated infringement: both decisions
+    assert online_case in await records()

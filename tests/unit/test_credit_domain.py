@@ -275,6 +275,14 @@ def test_replaying_the_facts_rebuilds_the_same_state_and_twice_changes_nothing()
         (decided("r1", uscc(14)), "cnipa"),
         (decided("r2", uscc(14)), "cnipa"),
         (decided("r3", uscc(15), refused=True), "cnipa"),
+        # A decision held under an online key, then released when its entity is identified.
+        (C.HoldDecidedCase(online_key="shop:x.example/s", decision=decided("r4", "")), "ipb-sz"),
+        (
+            C.IdentifyOnlineRespondent(
+                online_key="shop:x.example/s", entity={"uscc": uscc(16)}, by_bureau="ipb-sz"
+            ),
+            "ipb-sz",
+        ),
     ]
     for n, (body, actor) in enumerate(commands):
         for i, event in enumerate(decide(Command(body, actor, f"c{n}", at), live, RULES)):

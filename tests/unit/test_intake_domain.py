@@ -119,6 +119,26 @@ def test_only_the_handling_bureau_moves_a_case_and_transfer_hands_it_over():
     run(state, S.AcceptCase(case_id=case), actor="psb-sz")
 
 
+def test_a_decision_against_a_respondent_known_only_online_names_its_keys():
+    state = fresh()
+    online = filed(state, "ONL-1", respondent="", shop="https://Shop.Example.com/x/", seller="s9")
+    known = filed(state, "KNOWN-1")
+    for case in (online, known):
+        run(state, S.AcceptCase(case_id=case))
+        run(state, S.AssignCase(case_id=case, assignee="a"))
+        run(state, S.StartInvestigation(case_id=case))
+    established = S.Decision(infringement_established=True, infringement_type=2)
+    [decided] = run(state, S.DecideCase(case_id=online, decision=established))
+    # Credit records holds the decision under these until intake identifies the shop's entity.
+    assert list(decided.respondent_online_keys) == [
+        "seller:taobao:s9",
+        "shop:shop.example.com/x",
+    ]
+    # A respondent with a USCC is named by it: the decision must say which.
+    with pytest.raises(InvalidInput, match="respondent_uscc"):
+        run(state, S.DecideCase(case_id=known, decision=established))
+
+
 def test_required_fields_of_commands():
     state = fresh()
     case = filed(state)

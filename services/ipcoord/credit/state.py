@@ -17,6 +17,8 @@ from ipcoord.v1 import credit_pb2
 RECORDS_KEPT = 200
 REMOVED_LISTINGS_KEPT = 20
 RELATED_PERSONS_KEPT = 32
+# Decisions held for one online key until its entity is known; one more is refused.
+HELD_DECISIONS_KEPT = 100
 
 
 @dataclass
@@ -97,6 +99,18 @@ class CreditFile:
         )
 
 
+@dataclass
+class OnlineRespondent:
+    """A respondent known by an online key ("seller:<platform>:<id>", "shop:<host/path>"):
+    the decisions against it held until intake identifies the entity behind it, then that
+    entity (decisions arriving later count against it at once)."""
+
+    online_key: str
+    uscc: str = ""
+    name: str = ""
+    held: list[credit_pb2.NoteDecidedCase] = field(default_factory=list)
+
+
 ALL_LISTINGS, ACTIVE_LISTINGS = "all", "active"  # the sets of listing_index
 
 # Fields of CreditState that are functions of the files: in memory, rebuilt, never stored.
@@ -119,6 +133,9 @@ class CreditState:
     # USCC the listing ids indexed for it, to update them when a file changes.
     listing_index: MutableMapping[str, CaseSetNode] = field(default_factory=dict)
     listings_of: MutableMapping[str, list[str]] = field(default_factory=dict)
+    # "online:<online key>" -> a respondent known only online (stored, like files; on the
+    # partition of that key, where its commands go).
+    respondents: MutableMapping[str, OnlineRespondent] = field(default_factory=dict)
 
 
 def listing_id_for(uscc: str, number: int) -> str:
@@ -132,6 +149,11 @@ def uscc_of_listing(listing_id: str) -> str | None:
     if len(parts) != 3 or parts[0] != "L" or len(parts[1]) != 18 or not parts[2].isdigit():
         return None
     return parts[1]
+
+
+def online_subject(online_key: str) -> str:
+    """The Kafka key and table key of an online key's commands and respondent."""
+    return f"online:{online_key}"
 
 
 def person_key(key_id: str, digest: bytes) -> str:

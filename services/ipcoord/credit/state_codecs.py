@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ipcoord.credit.state import CreditFile, Feedback, Listing, Record
+from ipcoord.credit.state import CreditFile, Feedback, Listing, OnlineRespondent, Record
 from ipcoord.platform.table_codec import TableCodec, time_of, timestamp
 from ipcoord.v1 import common_pb2
 from ipcoord.v1 import credit_state_pb2 as R
@@ -111,6 +111,19 @@ def _file(r: R.CreditFileRecord) -> CreditFile:
     )
 
 
+def _respondent_record(respondent: OnlineRespondent) -> R.OnlineRespondentRecord:
+    return R.OnlineRespondentRecord(
+        online_key=respondent.online_key,
+        entity={"uscc": respondent.uscc, "name": respondent.name},
+        held=respondent.held,
+    )
+
+
+def _respondent(r: R.OnlineRespondentRecord) -> OnlineRespondent:
+    return OnlineRespondent(r.online_key, r.entity.uscc, r.entity.name, list(r.held))
+
+
 CODECS: dict[str, TableCodec] = {
     "files": TableCodec(R.CreditFileRecord, _file_record, _file),
+    "respondents": TableCodec(R.OnlineRespondentRecord, _respondent_record, _respondent),
 }

@@ -1,5 +1,6 @@
-"""Faust agents of credit records: the writer per entity, the relays of intake's decisions and
-of departments' feedback onto credit's own command topic, and the clock. Thin by design."""
+"""Faust agents of credit records: the writer per entity, the relays onto credit's own command
+topic (intake's decisions and identifications, departments' feedback, and decisions released
+from online keys, a fact of credit's own), and the clock. Thin by design."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from functools import partial
 
 import faust
 
+from ipcoord.credit.domain.online import ONLINE_KEY_MAX
 from ipcoord.credit.keys import CLOCK
 from ipcoord.credit.processor import CreditProcessor
-from ipcoord.credit.state import uscc_of_listing
+from ipcoord.credit.state import online_subject, uscc_of_listing
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
 from ipcoord.platform.continuity import ContinuityGuard
@@ -41,9 +43,12 @@ class CreditTopics:
     feedback: faust.TopicT
 
 
-def command(body, *, actor: str, key: str, cause: codec.Envelope | None = None, at=None):
+def command(
+    body, *, actor: str, key: str, cause: codec.Envelope | None = None, at=None, n: int = 0
+):
     """A CreditCommand envelope. A relayed record's command takes an id derived from the
-    record's, so a relay repeated after a crash is a redelivery to the writer's journal."""
+    record's (the ``n``-th command made of it), so a relay repeated after a crash is a
+    redelivery to the writer's journal."""
     wrapped = C.CreditCommand()
     field = next(
         f.name
@@ -56,21 +61,30 @@ def command(body, *, actor: str, key: str, cause: codec.Envelope | None = None, 
         producer_bureau=actor,
         subject_key=key,
         occurred_at=at if at is not None else (codec.occurred_at(cause) if cause else None),
-        event_id=derived_event_id(cause.event_id, 0) if cause is not None else None,
+        event_id=derived_event_id(cause.event_id, n) if cause is not None else None,
         correlation_id=(cause.correlation_id or cause.event_id) if cause is not None else "",
         causation_id=cause.event_id if cause is not None else "",
     )
 
 
-def decided_case(env: codec.Envelope) -> codec.Envelope | None:
-    """The command a decided case makes for credit, None for any other fact of intake's (and
-    for a decision against a respondent known only online: identification comes later)."""
+def from_intake(env: codec.Envelope) -> list[codec.Envelope]:
+    """The commands a fact of intake's makes for credit (none for most):
+
+    - a decided case against a USCC: a NoteDecidedCase for the entity's writer;
+    - a decided case against respondents known only online: a HoldDecidedCase under each of
+      their online keys (credit/domain/online.py);
+    - a respondent identified: an IdentifyOnlineRespondent under each key of the identifier.
+    """
     body = codec.body_of(env)
+    if isinstance(body, intake_pb2.RespondentIdentified):
+        identified = [
+            C.IdentifyOnlineRespondent(online_key=k, entity=body.entity, by_bureau=body.by_bureau)
+            for k in body.online_keys
+        ]
+        return [_under_online_key(c, body.by_bureau, env, n) for n, c in enumerate(identified)]
     if not isinstance(body, intake_pb2.CaseDecided):
-        return None
+        return []
     decision = body.decision
-    if not decision.respondent_uscc:
-        return None
     note = C.NoteDecidedCase(
         case_id=body.case_id,
         respondent={"uscc": decision.respondent_uscc},
@@ -79,7 +93,28 @@ def decided_case(env: codec.Envelope) -> codec.Envelope | None:
         refused_to_comply=decision.respondent_refused_to_comply,
     )
     note.decided_at.FromDatetime(codec.occurred_at(env))
-    return command(note, actor=body.by_bureau, key=decision.respondent_uscc, cause=env)
+    if decision.respondent_uscc:
+        return [command(note, actor=body.by_bureau, key=decision.respondent_uscc, cause=env)]
+    held = [C.HoldDecidedCase(online_key=k, decision=note) for k in body.respondent_online_keys]
+    return [_under_online_key(c, body.by_bureau, env, n) for n, c in enumerate(held)]
+
+
+def _under_online_key(body, actor: str, cause: codec.Envelope, n: int) -> codec.Envelope:
+    if len(body.online_key) > ONLINE_KEY_MAX:  # a Kafka key: checked before it is one
+        raise codec.InvalidEnvelope(
+            f"online key longer than {ONLINE_KEY_MAX} characters", "ValidationError"
+        )
+    return command(body, actor=actor, key=online_subject(body.online_key), cause=cause, n=n)
+
+
+def released_decision(env: codec.Envelope) -> codec.Envelope | None:
+    """A decision released from an online key (credit's own fact): counted by the writer of
+    the entity identified behind it. None for every other fact of credit's. Only the service
+    writes ipcoord.credit.v1 (ACLs, like its command topic: docs/credit.md, "Trust")."""
+    body = codec.body_of(env)
+    if not isinstance(body, C.DecidedCaseReleased):
+        return None
+    return command(body.decision, actor=body.decision.by_bureau, key=body.entity.uscc, cause=env)
 
 
 def declared_feedback(env: codec.Envelope) -> codec.Envelope:
@@ -152,10 +187,14 @@ def register_agents(
             reply_to=codec.header(event.headers, HEADER_REPLY_TO),
         )
 
-    async def relay_decision(env: codec.Envelope, event) -> None:
-        note = decided_case(env)
-        if note is not None:
-            await send_command(note, codec.header(event.headers, codec.HEADER_TRACEPARENT))
+    async def relay_intake(env: codec.Envelope, event) -> None:
+        for made in from_intake(env):
+            await send_command(made, codec.header(event.headers, codec.HEADER_TRACEPARENT))
+
+    async def relay_released(env: codec.Envelope, event) -> None:
+        made = released_decision(env)
+        if made is not None:
+            await send_command(made, codec.header(event.headers, codec.HEADER_TRACEPARENT))
 
     async def relay_feedback(env: codec.Envelope, event) -> None:
         traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
@@ -167,7 +206,11 @@ def register_agents(
 
     @app.agent(topics.cases, name="credit-decisions-relay")
     async def decisions(stream):
-        await consume(stream, handle=relay_decision)
+        await consume(stream, handle=relay_intake)
+
+    @app.agent(topics.credit, name="credit-released-relay")
+    async def released(stream):
+        await consume(stream, handle=relay_released)
 
     @app.agent(topics.feedback, name="credit-feedback-relay")
     async def feedback(stream):

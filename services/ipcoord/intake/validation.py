@@ -144,12 +144,21 @@ def validate_report(
     return v
 
 
-def validate_decision(decision: intake_pb2.Decision, allow: Set[str]) -> list[Violation]:
+def validate_decision(
+    decision: intake_pb2.Decision, allow: Set[str], *, known_only_online: bool = False
+) -> list[Violation]:
+    """``known_only_online``: the case has a respondent known only by online identifiers, whom
+    a decision naming no USCC is against (credit records counts it once they are identified)."""
     v: list[Violation] = []
     if decision.infringement_established:
         if decision.infringement_type == common_pb2.INFRINGEMENT_TYPE_UNSPECIFIED:
             v.append(Violation("decision.infringement_type", "is required when established"))
-        v += check_uscc("decision.respondent_uscc", decision.respondent_uscc, allow, required=True)
+        v += check_uscc(
+            "decision.respondent_uscc",
+            decision.respondent_uscc,
+            allow,
+            required=not known_only_online,
+        )
     else:
         v += check_uscc("decision.respondent_uscc", decision.respondent_uscc, allow, required=False)
     if decision.fine_cny < 0:

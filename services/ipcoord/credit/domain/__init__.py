@@ -9,8 +9,11 @@ a RefusalCode. This module only dispatches, to one module per sub-domain:
               listing rules they meet, related persons
   discipline  departments' feedback per measure, overdue feedback, lifting after removal
   remedies    objection, credit repair, expiry, and the clock over every watched deadline
+  online      decisions against respondents known only online, held until intake
+              identifies the entity behind them
 
-Each evolver changes the credit file it is about and returns it (None: nothing changed);
+Each evolver changes the credit file it is about and returns it (None: nothing changed; the
+online evolvers change an online respondent and write it back themselves);
 evolve writes it back here, once, and keeps the clock's index of what falls due: the one place
 a change reaches the table.
 """
@@ -22,7 +25,7 @@ from collections.abc import Iterator
 
 from google.protobuf.message import Message
 
-from ipcoord.credit.domain import discipline, records, remedies
+from ipcoord.credit.domain import discipline, online, records, remedies
 from ipcoord.credit.domain.shared import Command, Meta, Rules
 from ipcoord.credit.state import (
     ACTIVE_LISTINGS,
@@ -48,8 +51,12 @@ __all__ = [
 ]
 
 
-_DECIDERS = one_handler_each(records.DECIDERS, discipline.DECIDERS, remedies.DECIDERS)
-_EVOLVERS = one_handler_each(records.EVOLVERS, discipline.EVOLVERS, remedies.EVOLVERS)
+_DECIDERS = one_handler_each(
+    records.DECIDERS, discipline.DECIDERS, remedies.DECIDERS, online.DECIDERS
+)
+_EVOLVERS = one_handler_each(
+    records.EVOLVERS, discipline.EVOLVERS, remedies.EVOLVERS, online.EVOLVERS
+)
 
 
 def decide(command: Command, state: CreditState, rules: Rules) -> list[Message]:

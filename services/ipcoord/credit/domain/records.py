@@ -61,7 +61,7 @@ def _note_decided_case(cmd: Command, state: CreditState, rules: Rules) -> list[M
     if not behaviours:
         return []  # decided without infringement: nothing to record
     check_uscc(uscc, rules, "respondent.uscc")
-    violations = _decision_violations(body, rules)
+    violations = decision_violations(body, rules)
     if violations:
         raise InvalidInput(violations)
     file = file_of(state, uscc)
@@ -81,7 +81,7 @@ def _note_decided_case(cmd: Command, state: CreditState, rules: Rules) -> list[M
     return [*records, *listings_met(file, records, rules, cmd)]
 
 
-def _decision_violations(body: C.NoteDecidedCase, rules: Rules) -> list[Violation]:
+def decision_violations(body: C.NoteDecidedCase, rules: Rules) -> list[Violation]:
     """What a relayed decision must be: intake validated it, but the command topic only
     declares its writer (docs/credit.md, "Trust"), so its sizes and names are checked again."""
     violations = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from ipcoord.intake import matching, normalise
 from ipcoord.intake.domain.shared import Command, Rules, Standing, require
 from ipcoord.intake.state import OPEN_STATUSES, Case, IntakeState
 from ipcoord.intake.validation import check_evidence, check_known_bureau, validate_decision
@@ -78,7 +79,10 @@ def _lifecycle(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
         case S.StartInvestigation():
             return [S.InvestigationStarted(case_id=case.case_id, by_bureau=actor)]
         case S.DecideCase():
-            violations = validate_decision(body.decision, rules.uscc_allow)
+            online_keys = [] if body.decision.respondent_uscc else _online_only_keys(case)
+            violations = validate_decision(
+                body.decision, rules.uscc_allow, known_only_online=bool(online_keys)
+            )
             if violations:
                 raise InvalidInput(violations)
             return [
@@ -87,6 +91,7 @@ def _lifecycle(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
                     by_bureau=actor,
                     decision=body.decision,
                     right_holder=case.report.right_holder,
+                    respondent_online_keys=online_keys,
                 )
             ]
         case S.CloseCase():
@@ -170,3 +175,15 @@ def follow(state: IntakeState, case: Case, before: Standing) -> None:
     caseset.add(state.bureau_cases, case.handling_bureau, case.case_id)
     if before.handling_bureau != case.submitting_bureau:
         caseset.remove(state.bureau_cases, before.handling_bureau, case.case_id)
+
+
+def _online_only_keys(case: Case) -> list[str]:
+    """The online keys of the case's respondents known only online: a decision that names no
+    USCC is against them, and credit records counts it once intake identifies one."""
+    keys: dict[str, None] = {}
+    for respondent in case.report.respondents:
+        if normalise.normalise_uscc(respondent.entity.uscc):
+            continue
+        for identifier in respondent.online_identifiers:
+            keys.update(dict.fromkeys(matching.online_keys(identifier)))
+    return list(keys)

@@ -63,7 +63,10 @@ def _identify(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
         raise InvalidInput(violations)
     events: list[Message] = [
         S.RespondentIdentified(
-            online_identifier=body.online_identifier, entity=body.entity, by_bureau=cmd.actor
+            online_identifier=body.online_identifier,
+            entity=body.entity,
+            by_bureau=cmd.actor,
+            online_keys=online,
         )
     ]
     # Cases behind the identifier and cases behind the USCC are the same source: link their

@@ -71,5 +71,6 @@ format: install ## apply ruff's formatting and fixes
 clean: ## remove the venv, caches and generated code (not the Kafka jar cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache services/ipcoord/v1 var
 
-bench: install kafka-up ## benchmarks (not part of the tests): intake vs its baselines, same run
+bench: install kafka-up ## benchmarks (not part of the tests): each service vs its baselines, same run
 	$(BIN)/python bench/intake_bench.py --count 10000
+	$(BIN)/python bench/credit_bench.py --count 100000

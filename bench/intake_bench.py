@@ -19,19 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-import os
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ipcoord.intake.domain import Command, Meta, case_id_for, decide, evolve
 from ipcoord.intake.main import build, rules_from
@@ -51,55 +46,18 @@ from ipcoord.v1 import intake_pb2
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+from harness import EchoServer, Rate, bench_settings, grpc_load, preload, window  # noqa: E402
 from load import submissions  # noqa: E402
-
-_LOAD = [sys.executable, str(HERE / "load.py")]
-_ENV = {"PYTHONPATH": f"{HERE}:{HERE.parent / 'tests'}"}
-
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # the commands' time in the domain ceiling
 
 
-@dataclass
-class Rate:
-    name: str
-    per_s: float
-    cpu_us: float
-
-
 def _settings(store: str, data: Path) -> Settings:
-    return Settings(
-        topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
-        store=store,
-        data_dir=data,
-        grpc_port=0,
-        grpc_host="127.0.0.1",
-        insecure_dev_identity=True,
-        log_level="WARNING",
-        replica_id="bench",
-    )
+    return bench_settings(store, data)
 
 
 def _preload(settings: Settings, count: int) -> None:
-    topic = full_name(INTAKE_SUBMISSIONS, settings.topic_prefix)
-    bootstrap = ",".join(settings.bootstrap_servers)
-    subprocess.run([*_LOAD, "submissions", bootstrap, topic, str(count)], check=True, env=_env())
-
-
-def _env() -> dict:
-    return {**os.environ, **_ENV}
-
-
-async def _window(name: str, done, count: int) -> Rate:
-    """From 10 % done to all done: rate and CPU of this process per item. Polls a counter:
-    signalling an event per item would add work to what is measured."""
-    while done() < count // 10:  # noqa: ASYNC110
-        await asyncio.sleep(0.005)
-    first, t0, c0 = done(), time.perf_counter(), time.process_time()
-    while done() < count:  # noqa: ASYNC110
-        await asyncio.sleep(0.005)
-    items = count - first
-    return Rate(name, items / (time.perf_counter() - t0), (time.process_time() - c0) / items * 1e6)
+    preload("submissions", settings, full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), count)
 
 
 def domain_ceiling(envelopes: list[bytes], settings: Settings) -> Rate:
@@ -154,7 +112,7 @@ async def intake_end_to_end(store: str, count: int, data: Path, keep=False):
     _preload(settings, count)
     service = await build(settings, tick_interval_s=3600)
     await service.handle.start()
-    rate = await _window(f"(b) intake, {store}", lambda: service.processor.commands_handled, count)
+    rate = await window(f"(b) intake, {store}", lambda: service.processor.commands_handled, count)
     if keep:
         return rate, service, settings
     await service.handle.stop()
@@ -192,7 +150,7 @@ async def passthrough(count: int, data: Path) -> Rate:
 
     task = asyncio.create_task(forward())
     try:
-        return await _window("(c) bare aiokafka pass-through", lambda: seen, count)
+        return await window("(c) bare aiokafka pass-through", lambda: seen, count)
     finally:
         task.cancel()
         await consumer.stop()
@@ -224,59 +182,31 @@ async def faust_baseline(count: int, data: Path) -> Rate:
 
     await app.start()
     try:
-        return await _window("(d) bare Faust agent, 2 writes", lambda: seen, count)
+        return await window("(d) bare Faust agent, 2 writes", lambda: seen, count)
     finally:
         await app.stop()
         delete_prefixed(settings)
-
-
-def _grpc_load(port: int, method: str, requests: list[bytes], seconds: float, workers: int):
-    with tempfile.NamedTemporaryFile("w", suffix=".hex", delete=False) as f:
-        f.write("\n".join(r.hex() for r in requests))
-    out = subprocess.run(
-        [*_LOAD, "grpc", f"127.0.0.1:{port}", method, str(seconds), str(workers), f.name],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=_env(),
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-async def _echo_server(reply: bytes) -> tuple[grpc.aio.Server, int]:
-    """The baseline: a grpc.aio server that answers every call with ``reply``'s bytes."""
-
-    async def echo(request: bytes, context) -> bytes:
-        return reply
-
-    handler = grpc.method_handlers_generic_handler(
-        "bench.Echo", {"Get": grpc.unary_unary_rpc_method_handler(echo)}
-    )
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    return server, port
 
 
 async def lookups(service, settings: Settings, count: int, seconds: float, workers: int):
     case_ids = [case_id_for("ipb-sz", f"B-{i}") for i in range(0, count, 2) if i % 5]
     get = [intake_pb2.GetCaseRequest(case_id=c).SerializeToString() for c in case_ids]
     reply_bytes = case_view(service.state.cases[case_ids[0]], service.state).SerializeToString()
-    echo, echo_port = await _echo_server(reply_bytes)
+    echo = EchoServer(reply_bytes, "ipcoord.v1.CaseIntake", "GetCase")
+    echo_port = echo.port
     port = service.grpc_port
     rows = {}
     try:
         rows["echo (same reply size)"] = await asyncio.to_thread(
-            _grpc_load, echo_port, "/bench.Echo/Get", get, seconds, workers
+            grpc_load, echo_port, "/ipcoord.v1.CaseIntake/GetCase", get, seconds, workers
         )
         rows["GetCase"] = await asyncio.to_thread(
-            _grpc_load, port, "/ipcoord.v1.CaseIntake/GetCase", get, seconds, workers
+            grpc_load, port, "/ipcoord.v1.CaseIntake/GetCase", get, seconds, workers
         )
         page = intake_pb2.ListCasesRequest(bureau="ipb-sz")
         page.page.page_size = 20
         rows["ListCases bureau, 20/page"] = await asyncio.to_thread(
-            _grpc_load,
+            grpc_load,
             port,
             "/ipcoord.v1.CaseIntake/ListCases",
             [page.SerializeToString()],
@@ -284,7 +214,7 @@ async def lookups(service, settings: Settings, count: int, seconds: float, worke
             workers,
         )
     finally:
-        await echo.stop(0)
+        echo.stop()
     return rows, len(reply_bytes), len(service.state.cases)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics
 from ipcoord.platform.settings import Settings
+from support.serving import kill_leftovers
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "local" / "kafka" / "kafka.sh"
@@ -80,3 +81,10 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings]:
     ensure_topics(s)
     yield s
     delete_prefixed(s)
+
+
+@pytest.fixture(autouse=True)
+def _no_service_left_running() -> Iterator[None]:
+    """A test that started `ipcoord serve` processes and failed half-way leaves none behind."""
+    yield
+    kill_leftovers()

@@ -37,6 +37,19 @@ def serving(port: int, service: str) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+def kill_leftovers() -> None:
+    """Kill every service process a test started and left running (a test that failed half-way:
+    a replica left behind would load the machine for every later test and benchmark)."""
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 class Replica:
     """One replica of a service: rocksdb store, dev identity, its own data directory and
     replica id. A process that fail-stops (exit 70, for instance when Faust skipped records at
@@ -67,12 +80,14 @@ class Replica:
         self.process = self._start()
 
     def _start(self) -> subprocess.Popen:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [str(Path(sys.executable).parent / "ipcoord"), "serve", self.service],
             env=self.env,
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
         )
+        _STARTED.append(process)
+        return process
 
     @property
     def address(self) -> str:

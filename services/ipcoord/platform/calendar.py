@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -68,7 +69,7 @@ class WorkingCalendar:
     def _statutory_working_day(self, day: date) -> bool | None:
         """The statutory answer for ``day``, or None for a year chinesecalendar does not cover."""
         try:
-            return chinese_calendar.is_workday(day)
+            return _statutory_workday(day)
         except NotImplementedError:
             if day.year not in self._uncovered_years:
                 self._uncovered_years.add(day.year)
@@ -91,3 +92,10 @@ class WorkingCalendar:
             if self.is_working_day(day):
                 remaining -= 1
         return datetime.combine(day, time(23, 59, 59), CST).astimezone(UTC)
+
+
+@functools.lru_cache(maxsize=8192)
+def _statutory_workday(day: date) -> bool:
+    # chinesecalendar checks each date against its whole table (about 30 us a day); every
+    # deadline counts ten or more days, so a listing spent 2.5 ms here. Days are few: cache.
+    return chinese_calendar.is_workday(day)

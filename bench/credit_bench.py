@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import random
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -62,7 +64,9 @@ async def main(count: int, seconds: float, workers: int) -> None:
             "credit writer, rocksdb", lambda: service.processor.commands_handled, count
         )
         await service.processor.ensure_indexes()
+        pauses = _GcPauses()
         rows, reply_size, half = await _lookups(service, count, seconds, workers)
+        pauses.stop()
     finally:
         await service.handle.stop()
         delete_prefixed(settings)
@@ -85,6 +89,7 @@ async def main(count: int, seconds: float, workers: int) -> None:
     for name, row in rows.items():
         for kind, n in (row.get("error_kinds") or {}).items():
             print(f"  {name}: {n} x {kind}")
+    print(f"\ngarbage collections in this process while loaded: {pauses}")
     most, echo = rows["CheckDiscipline, most"], rows["echo, most"]
     print(f"\nCheckDiscipline / echo qps at most: {most['qps'] / echo['qps']:.2f}")
     at_half = rows[f"CheckDiscipline, {half:.0f}/s"]
@@ -119,6 +124,30 @@ async def _lookups(service, count: int, seconds: float, workers: int):
     finally:
         echo.stop()
     return rows, len(reply), half
+
+
+class _GcPauses:
+    """How often, and how long, Python's garbage collector stopped the service's loop."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._started = 0.0
+        gc.callbacks.append(self._observe)
+
+    def _observe(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._started)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._observe)
+
+    def __str__(self) -> str:
+        return ", ".join(
+            f"generation {g}: {len(p)}, longest {max(p, default=0) * 1000:.1f} ms"
+            for g, p in self.pauses.items()
+        )
 
 
 async def _one_answer(service, entity: str) -> bytes:

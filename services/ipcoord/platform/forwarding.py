@@ -68,6 +68,21 @@ class Peers:
         await asyncio.gather(*(c.close() for c in channels))
 
 
+class OwnerRefused(Exception):
+    """The owner of a partition answered a forwarded lookup with an error (or not in time)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata=()) -> None:
+        super().__init__(details)
+        self.code, self.details, self.trailing_metadata = code, details, trailing_metadata
+
+    async def abort(self, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(self.code, self.details, trailing_metadata=self.trailing_metadata)
+
+
+def _serialise(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
 class LookupRouter:
     """Where a lookup is answered. ``ready(p)``: this replica owns partition ``p`` and its
     tables (and anything derived from them) are current."""
@@ -90,6 +105,10 @@ class LookupRouter:
         self._peers = peers
         self._partitions = frozenset(range(partitions))
         self._own_address = own_address
+        self._parsers = {
+            m.name: message_factory.GetMessageClass(m.output_type).FromString
+            for m in service.methods
+        }
 
     async def one(
         self,
@@ -108,7 +127,10 @@ class LookupRouter:
         owner = self._ownership.owner(partition)
         if owner is None or owner == self._own_address():
             await self._unavailable(context, [partition])
-        return await self._forward(context, method, request, caller, owner, None)
+        try:
+            return await self._forward(context, method, request, caller, owner, None)
+        except OwnerRefused as refused:
+            await refused.abort(context)
 
     async def every(
         self,
@@ -123,6 +145,8 @@ class LookupRouter:
         for exactly the partitions it names."""
         caller = await self._identity.caller_bureau(context)
         asked = await self._asked_partitions(context)
+        if asked is None and self._forwarded(context):
+            asked = self._partitions  # forwarded without naming partitions: all, from here
         if asked is not None:
             missing = sorted(p for p in asked if not self._ready(p))
             if missing:
@@ -139,8 +163,14 @@ class LookupRouter:
             *(
                 self._forward(context, method, request, caller, owner, parts)
                 for owner, parts in elsewhere.items()
-            )
+            ),
+            return_exceptions=True,
         )
+        for failed in answers:
+            if isinstance(failed, OwnerRefused):
+                await failed.abort(context)  # the call ends with one owner's refusal
+            if isinstance(failed, BaseException):
+                raise failed
         if here:
             answers.append(answer(here))
         return merge(answers)
@@ -175,13 +205,11 @@ class LookupRouter:
         owner: str,
         partitions: Iterable[int] | None,
     ) -> Message:
-        descriptor = self._service.methods_by_name[method]
+        """The owner's answer; its refusal (or its silence) as ``OwnerRefused``."""
         call = self._peers.channel(owner).unary_unary(
             f"/{self._service.full_name}/{method}",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=message_factory.GetMessageClass(
-                descriptor.output_type
-            ).FromString,
+            request_serializer=_serialise,
+            response_deserializer=self._parsers[method],
         )
         metadata = [(FORWARDED_FOR_HEADER, caller)]
         if partitions is not None:
@@ -193,14 +221,14 @@ class LookupRouter:
         except grpc.aio.AioRpcError as error:
             if error.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
                 # A lookup: asking again is harmless.
-                await context.abort(
+                raise OwnerRefused(
                     grpc.StatusCode.UNAVAILABLE,
                     f"the replica at {owner} did not answer in time: {error.details()}",
-                )
+                ) from error
             # The owner's answer as it gave it, with its rich details (google.rpc.Status).
-            await context.abort(
-                error.code(), error.details(), trailing_metadata=error.trailing_metadata() or ()
-            )
+            raise OwnerRefused(
+                error.code(), error.details() or "", error.trailing_metadata() or ()
+            ) from error
 
     async def _unavailable(self, context: grpc.aio.ServicerContext, partitions) -> None:
         await context.abort(

@@ -91,24 +91,7 @@ async def test_a_decision_in_intake_becomes_a_record_in_credit(services):
     intake_as, credit_as = services
     ipb, ppc = intake_as("ipb-sz"), credit_as("ppc-shenzhen")
     entity = uscc(73)
-    for ref in ("D-1", "D-2"):
-        filed = await ipb.SubmitReport(
-            S.SubmitReportRequest(report=report(ref, respondent_uscc=entity, seller=ref))
-        )
-        case_id = filed.case_id
-        if filed.outcome != S.SUBMISSION_OUTCOME_FILED:
-            continue  # linked into the first case: one case decided
-        await ipb.AcceptCase(S.AcceptCase(case_id=case_id))
-        await ipb.AssignCase(S.AssignCase(case_id=case_id, assignee="inspector-1"))
-        await ipb.StartInvestigation(S.StartInvestigation(case_id=case_id))
-        await ipb.DecideCase(
-            S.DecideCase(
-                case_id=case_id,
-                decision=S.Decision(
-                    infringement_established=True, infringement_type=1, respondent_uscc=entity
-                ),
-            )
-        )
+    await _decide(ipb, "D-1", respondent_uscc=entity)
 
     async def recorded():
         try:

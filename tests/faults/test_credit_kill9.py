@@ -10,12 +10,11 @@ from collections import Counter, defaultdict
 
 import grpc
 from ipcoord.platform import codec
-from ipcoord.platform.topics import CASES, CREDIT, full_name
+from ipcoord.platform.topics import CASES, CREDIT
 from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import credit_pb2_grpc
 from ipcoord.v1 import intake_pb2 as S
-from kafka import KafkaConsumer, TopicPartition
-from support.kafka import produce_envelopes, read_envelopes
+from support.kafka import produce_envelopes, read_envelopes, records_published
 from support.reports import uscc
 from support.serving import Replica, until_available, wait_for
 
@@ -40,16 +39,6 @@ def _decisions() -> list[codec.Envelope]:
     return out
 
 
-def _facts_published(settings) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        topic = full_name(CREDIT, settings.topic_prefix)
-        parts = [TopicPartition(topic, p) for p in range(CREDIT.partitions)]
-        return sum(consumer.end_offsets(parts).values())
-    finally:
-        consumer.close()
-
-
 def _effects(settings) -> tuple[dict, dict, Counter]:
     """Per entity: the event ids of its records by source case, and of its listings; and how
     often each event id appears (a repeat after a crash carries the same id)."""
@@ -71,7 +60,7 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path):
     expected = 3 * ENTITIES  # facts: two records and a listing per entity
     service = Replica(settings, "credit", tmp_path, "credit-k9")
     for target in (expected // 3, 2 * expected // 3):
-        wait_for(lambda t=target: _facts_published(settings) >= t, [service], 180)
+        wait_for(lambda t=target: records_published(settings, CREDIT) >= t, [service], 180)
         service.kill()
         # The last restart is under a new address: the group hands the static member its
         # previous assignment, announced under the old one (platform/faust_patches.py).

@@ -11,10 +11,9 @@ from collections import Counter
 
 import grpc
 from ipcoord.platform import codec
-from ipcoord.platform.topics import CASES, INTAKE_SUBMISSIONS, full_name
+from ipcoord.platform.topics import CASES, INTAKE_SUBMISSIONS
 from ipcoord.v1 import intake_pb2, intake_pb2_grpc
-from kafka import KafkaConsumer, TopicPartition
-from support.kafka import produce_envelopes, read_envelopes
+from support.kafka import produce_envelopes, read_envelopes, records_published
 from support.reports import report, uscc
 from support.serving import Replica, wait_for
 
@@ -36,16 +35,6 @@ def _submissions() -> list[codec.Envelope]:
     return out
 
 
-def _facts_published(settings) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        topic = full_name(CASES, settings.topic_prefix)
-        parts = [TopicPartition(topic, p) for p in range(CASES.partitions)]
-        return sum(consumer.end_offsets(parts).values())
-    finally:
-        consumer.close()
-
-
 class _Quiet:
     """True once no new fact has appeared for ``seconds``: the service did all it will do
     (so a run that lost submissions ends with figures instead of a time-out)."""
@@ -55,7 +44,7 @@ class _Quiet:
         self._count, self._since = -1, time.monotonic()
 
     def __call__(self) -> bool:
-        count = _facts_published(self._settings)
+        count = records_published(self._settings, CASES)
         if count != self._count:
             self._count, self._since = count, time.monotonic()
         return time.monotonic() - self._since > self._seconds
@@ -68,7 +57,7 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(settings, tmp_path):
     kills = 0
     service = Replica(settings, "intake", tmp_path, "intake-k9")
     for target in (SUBMISSIONS // 3, 2 * SUBMISSIONS // 3):
-        wait_for(lambda t=target: _facts_published(settings) >= t, [service], 180)
+        wait_for(lambda t=target: records_published(settings, CASES) >= t, [service], 180)
         service.kill()
         kills += 1
         service.restart()

@@ -8,7 +8,7 @@ import time
 
 from ipcoord.platform import codec
 from ipcoord.platform.topics import TopicSpec, full_name
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 
 def produce(settings, spec: TopicSpec, items: list[tuple[bytes, bytes]]) -> None:
@@ -56,3 +56,14 @@ async def eventually(predicate, timeout_s: float = 30.0, interval_s: float = 0.2
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s")
         await asyncio.sleep(interval_s)
+
+
+def records_published(settings, spec: TopicSpec) -> int:
+    """How many records a topic holds (the sum of its partitions' end offsets)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        topic = full_name(spec, settings.topic_prefix)
+        parts = [TopicPartition(topic, p) for p in range(spec.partitions)]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()

@@ -22,7 +22,7 @@ from ipcoord.platform import table_codec
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
 from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.faust_app import create_app, dead_letter_sink, envelope_topic
-from ipcoord.platform.forwarding import LookupRouter, Peers
+from ipcoord.platform.forwarding import ReplicaRouting
 from ipcoord.platform.grpc_server import create_server
 from ipcoord.platform.identity import IdentityResolver, replica_name
 from ipcoord.platform.journal import Journal
@@ -186,16 +186,14 @@ async def build(
         replica_name=replica_name(SERVICE),
     )
     inbox = ReplyInbox(settings, CREDIT_REPLIES)
-    peers = Peers(settings, replica_name(SERVICE))
-    address: list[str] = []  # known once the server is bound
-    router = LookupRouter(
+    routing = ReplicaRouting(
+        settings,
+        SERVICE,
         C.DESCRIPTOR.services_by_name["CreditRecords"],
         ownership,
         ready,
         identity,
-        peers,
         partitions=CREDIT_COMMANDS.partitions,
-        own_address=lambda: address[0],
     )
     servicer = CreditRecordsServicer(
         state,
@@ -205,7 +203,7 @@ async def build(
         command_sender(topics.commands),
         inbox,
         clock,
-        router,
+        routing.router,
         max_bytes=settings.max_message_bytes,
     )
     port = DEFAULT_GRPC_PORT if settings.grpc_port is None else settings.grpc_port
@@ -221,9 +219,8 @@ async def build(
         port=port,
         service=SERVICE,
     )
-    address.append(f"{settings.advertised_host}:{server.port}")
-    ownership.advertise(app, address[0])
-    handle = ServiceHandle(app, server, companions=(inbox, peers), on_stopped=journal.close)
+    routing.announce(app, server.port)
+    handle = ServiceHandle(app, server, companions=(inbox, routing.peers), on_stopped=journal.close)
     return CreditService(handle, state, tick_now, processor)
 
 

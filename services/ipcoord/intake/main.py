@@ -21,7 +21,7 @@ from ipcoord.platform import table_codec
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
 from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.faust_app import create_app, dead_letter_sink, envelope_topic
-from ipcoord.platform.forwarding import LookupRouter, Peers
+from ipcoord.platform.forwarding import ReplicaRouting
 from ipcoord.platform.grpc_server import create_server
 from ipcoord.platform.identity import IdentityResolver, replica_name
 from ipcoord.platform.journal import Journal
@@ -165,19 +165,17 @@ async def build(
         processor.start_rebuilding()
         return processor.indexes_ready
 
-    peers = Peers(settings, replica_name(SERVICE))
-    address: list[str] = []  # known once the server is bound
-    router = LookupRouter(
+    routing = ReplicaRouting(
+        settings,
+        SERVICE,
         S.DESCRIPTOR.services_by_name["CaseIntake"],
         ownership,
         ready,
         identity,
-        peers,
         partitions=INTAKE_SUBMISSIONS.partitions,
-        own_address=lambda: address[0],
     )
     servicer = CaseIntakeServicer(
-        state, identity, command_sender(topics.submissions), inbox, clock, router
+        state, identity, command_sender(topics.submissions), inbox, clock, routing.router
     )
     port = DEFAULT_GRPC_PORT if settings.grpc_port is None else settings.grpc_port
     server = await create_server(
@@ -186,9 +184,8 @@ async def build(
         port=port,
         service=SERVICE,
     )
-    address.append(f"{settings.advertised_host}:{server.port}")
-    ownership.advertise(app, address[0])
-    handle = ServiceHandle(app, server, companions=(inbox, peers), on_stopped=journal.close)
+    routing.announce(app, server.port)
+    handle = ServiceHandle(app, server, companions=(inbox, routing.peers), on_stopped=journal.close)
     return IntakeService(handle, state, tick_now, journal, processor)
 
 

@@ -22,7 +22,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
-from ipcoord.platform.identity import FORWARDED_FOR_HEADER, IdentityResolver
+from ipcoord.platform.identity import FORWARDED_FOR_HEADER, IdentityResolver, replica_name
 from ipcoord.platform.ownership import PartitionOwnership
 from ipcoord.platform.settings import Settings
 
@@ -237,3 +237,37 @@ class LookupRouter:
             "any replica reachable from here (a rebalance or a recovery is under way); "
             "ask again shortly",
         )
+
+
+class ReplicaRouting:
+    """What a service's composition root wires for lookups on any replica: the router, the
+    channels to the other replicas (a runner companion), and the announcement of this
+    replica's address once its gRPC server is bound."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: str,
+        grpc_service: ServiceDescriptor,
+        ownership: PartitionOwnership,
+        ready: Callable[[int], bool],
+        identity: IdentityResolver,
+        *,
+        partitions: int,
+    ) -> None:
+        self._settings, self._ownership, self._address = settings, ownership, ""
+        self.peers = Peers(settings, replica_name(service))
+        self.router = LookupRouter(
+            grpc_service,
+            ownership,
+            ready,
+            identity,
+            self.peers,
+            partitions=partitions,
+            own_address=lambda: self._address,
+        )
+
+    def announce(self, app, port: int) -> None:
+        """Before the app joins its group: this replica's address, for the others."""
+        self._address = f"{self._settings.advertised_host}:{port}"
+        self._ownership.advertise(app, self._address)

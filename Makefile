@@ -72,5 +72,9 @@ clean: ## remove the venv, caches and generated code (not the Kafka jar cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache services/ipcoord/v1 var
 
 bench: install kafka-up ## benchmarks (not part of the tests): each service vs its baselines, same run
+	@# ghz loads gRPC servers with far less CPU than a Python client (bench/harness.py).
+	@command -v ghz >/dev/null || test -x $(HOME)/go/bin/ghz || \
+	  (command -v go >/dev/null && go install github.com/bojand/ghz/cmd/ghz@v0.93.0) || \
+	  echo "no Go to install ghz: the credit bench uses a Python load generator instead"
 	$(BIN)/python bench/intake_bench.py --count 10000
 	$(BIN)/python bench/credit_bench.py --count 100000

@@ -10,7 +10,9 @@ from pathlib import Path
 import grpc
 import pytest
 from ipcoord.platform.bureaus import BureauRegistry
+from ipcoord.platform.errors import NotFound
 from ipcoord.platform.forwarding import FORWARDED_FOR_HEADER, LookupRouter, Peers
+from ipcoord.platform.grpc_errors import abort_with
 from ipcoord.platform.grpc_server import create_server
 from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.settings import Settings
@@ -38,7 +40,7 @@ class Replica(intake_pb2_grpc.CaseIntakeServicer):
     Each answer says which replica gave it and for whom."""
 
     def __init__(self, name: str, owners: Owners, settings: Settings, identity) -> None:
-        self.name, self.ready = name, set()
+        self.name, self.ready, self.missing = name, set(), set()
         self.address = ""
         self.peers = Peers(settings, REPLICA)
         self.router = LookupRouter(
@@ -54,6 +56,8 @@ class Replica(intake_pb2_grpc.CaseIntakeServicer):
 
     async def GetCase(self, request, context):
         caller = await self._identity.caller_bureau(context)
+        if request.case_id in self.missing and int(request.case_id) in self.ready:
+            await abort_with(context, NotFound(f"no case {request.case_id}"))
         return await self.router.one(
             context,
             "GetCase",
@@ -135,6 +139,17 @@ async def test_a_lookup_of_every_partition_is_answered_by_each_owner_for_its_own
         assert [(c.case_id, c.handling_bureau) for c in answer.cases] == [
             (str(p), "a" if p % 2 == 0 else "b") for p in range(PARTITIONS)
         ]
+
+
+async def test_the_owners_refusal_reaches_the_caller_as_the_owner_gave_it(insecure):
+    _, (a, b) = insecure
+    b.missing.add("3")
+    channel, stub = _stub(a.address)
+    async with channel:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.GetCase(I.GetCaseRequest(case_id="3"), metadata=_AS_PPC, timeout=10)
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error.value.details() == "no case 3"
 
 
 async def _status(call, request, metadata=_AS_PPC) -> grpc.StatusCode:

@@ -4,11 +4,13 @@ the relays make the right commands of intake's facts and of credit's own release
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from ipcoord.credit.domain import Command, Meta, decide, evolve
 from ipcoord.credit.state import HELD_DECISIONS_KEPT, CreditState, online_subject
 from ipcoord.credit.state_codecs import CODECS
-from ipcoord.credit.stream import from_intake, released_decision
+from ipcoord.credit.stream import from_intake, publishing_releases, released_decision
 from ipcoord.platform import codec
 from ipcoord.platform.errors import IllegalTransition, InvalidInput
 from ipcoord.v1 import credit_pb2 as C
@@ -171,3 +173,27 @@ def test_a_release_becomes_a_note_for_the_entitys_writer():
     assert made.subject_key == uscc(48)
     assert codec.body_of(made).note_decided_case.respondent.uscc == uscc(48)
     assert released_decision(_intake_fact(C.DecidedCaseHeld(online_key=SHOP))) is None
+
+
+async def test_the_writer_sends_the_counting_command_with_the_release_it_publishes():
+    """ipcoord.credit.v1, which every bureau reads, is never an input: the command that
+    counts a released decision leaves with the fact."""
+    sent: list[tuple[str, str]] = []
+
+    def publisher(topic: str):
+        async def publish(key, env, traceparent=None):
+            sent.append((topic, key))
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+        return publish
+
+    publish = publishing_releases(publisher("credit"), publisher("commands"))
+    state = CreditState()
+    run(state, _hold("web-12"))
+    events = decide(Command(_identify(uscc(49)), "ipb-sz", "i", T0), state, RULES)
+    for event in events:
+        env = codec.envelope(event, producer_bureau="ipb-sz", subject_key=uscc(49))
+        await (await publish(env.subject_key, env))
+    assert sent == [("credit", uscc(49)), ("credit", uscc(49)), ("commands", uscc(49))]

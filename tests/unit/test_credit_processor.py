@@ -12,6 +12,7 @@ from ipcoord.credit.processor import CreditProcessor
 from ipcoord.credit.state import DERIVED_INDEXES, CreditState, listing_id_for
 from ipcoord.credit.state_codecs import CODECS
 from ipcoord.platform import codec
+from ipcoord.platform import processor as platform_processor
 from ipcoord.platform.journal import Journal, Source
 from ipcoord.platform.read_cache import ReadCache
 from ipcoord.platform.staged import Stage
@@ -140,3 +141,22 @@ def test_a_tick_on_the_wrong_partition_is_refused_before_it_writes_anything():
     with pytest.raises(codec.InvalidEnvelope) as misrouted:
         _check_routed(tick, 0)
     assert misrouted.value.error_class == "MisroutedTick"
+
+
+async def test_a_command_that_would_store_a_value_too_big_for_kafka_is_refused(
+    tmp_path, monkeypatch
+):
+    """Its changelog record would be refused by the broker and the writer would stop there
+    for good (a review grew one file to 1.2 MB): refused instead, with nothing kept."""
+    tables: dict = {}
+    writer = Writer(tables, tmp_path / "journal")
+    entity = uscc(90)
+    await writer.handle(decided("small", entity), entity, 0)
+    before = dict(tables["files"])
+    monkeypatch.setattr(platform_processor, "MAX_STORED_VALUE", len(before[entity]) + 50)
+    await writer.handle(decided("too-big", entity, refused=True), entity, 1)
+    rejected = writer.published[-1]
+    assert rejected.WhichOneof("body") == "credit_command_rejected"
+    assert "over the" in rejected.credit_command_rejected.reason
+    assert tables["files"] == before  # nothing of it stored
+    assert [r.source_case_id for r in writer.state.files[entity].records] == ["small"]

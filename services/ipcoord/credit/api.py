@@ -78,7 +78,7 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         body.path = C.FEEDBACK_PATH_GRPC  # the department is the caller's certificate
         uscc = uscc_of_listing(request.listing_id)
         if uscc is None:
-            await abort_with(context, NotFound(f"no listing {request.listing_id!r}"))
+            await abort_with(context, NotFound(f"no listing {request.listing_id[:100]!r}"))
         return await self._command(context, body, uscc, C.ListingFeedback)
 
     async def ObjectToListing(self, request, context):
@@ -99,6 +99,11 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
     # ---------------------------------------------------------------- lookups
 
     async def CheckDiscipline(self, request, context):
+        if request.person_id_number and request.uscc:
+            await abort_with(
+                context,
+                InvalidInput([Violation("uscc", "give either a USCC or a person's id number")]),
+            )
         if request.person_id_number:
             await self._valid_id_number(context, "person_id_number", request.person_id_number)
             person = self._hasher.candidates(request.person_id_number)
@@ -151,7 +156,7 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
     async def GetListingFeedback(self, request, context):
         uscc = uscc_of_listing(request.listing_id)
         if uscc is None:
-            await abort_with(context, NotFound(f"no listing {request.listing_id!r}"))
+            await abort_with(context, NotFound(f"no listing {request.listing_id[:100]!r}"))
         return await self._one(
             context,
             "GetListingFeedback",
@@ -188,7 +193,7 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         """A command about a listing goes to the writer of the entity its id names."""
         uscc = uscc_of_listing(body.listing_id)
         if uscc is None:
-            await abort_with(context, NotFound(f"no listing {body.listing_id!r}"))
+            await abort_with(context, NotFound(f"no listing {body.listing_id[:100]!r}"))
         return await self._command(context, body, uscc, C.ListingStatus)
 
     async def _command(self, context, body: Message, uscc: str, answer_type):

@@ -17,7 +17,7 @@ from ipcoord.credit.processor import SERVICE, CreditProcessor
 from ipcoord.credit.rules_file import DEFAULT_RULES_FILE, load_rules
 from ipcoord.credit.state import DERIVED_INDEXES, CreditState
 from ipcoord.credit.state_codecs import CODECS
-from ipcoord.credit.stream import CreditTopics, register_agents
+from ipcoord.credit.stream import CreditTopics, publishing_releases, register_agents
 from ipcoord.platform import table_codec
 from ipcoord.platform.calendar import Clock, SystemClock, WorkingCalendar
 from ipcoord.platform.failstop import fail_stop
@@ -136,7 +136,7 @@ async def build(
         stage,
         journal,
         rules,
-        fact_publisher(topics.credit),
+        publishing_releases(fact_publisher(topics.credit), fact_publisher(topics.commands)),
         reply_sender(topics.replies),
         fail_stop=fail_stop,
     )

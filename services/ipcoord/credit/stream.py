@@ -1,9 +1,11 @@
 """Faust agents of credit records: the writer per entity, the relays onto credit's own command
-topic (intake's decisions and identifications, departments' feedback, and decisions released
-from online keys, a fact of credit's own), and the clock. Thin by design."""
+topic (intake's decisions and identifications, departments' feedback), the writer's publisher
+(which also sends the command that counts a decision released from an online key), and the
+clock. Thin by design."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +34,7 @@ from ipcoord.v1 import intake_pb2
 
 SERVICE = "credit"
 SYSTEM_ACTOR = "ipcoord-credit"
+Publish = Callable[..., Awaitable[asyncio.Future]]  # platform.sending.fact_publisher
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,8 @@ def _under_online_key(body, actor: str, cause: codec.Envelope, n: int) -> codec.
 
 
 def released_decision(env: codec.Envelope) -> codec.Envelope | None:
-    """A decision released from an online key (credit's own fact): counted by the writer of
-    the entity identified behind it. None for every other fact of credit's. Only the service
-    writes ipcoord.credit.v1 (ACLs, like its command topic: docs/credit.md, "Trust")."""
+    """A decision released from an online key (a fact the writer is publishing): the command
+    that counts it at the writer of the entity identified behind it. None for other facts."""
     body = codec.body_of(env)
     if not isinstance(body, C.DecidedCaseReleased):
         return None
@@ -128,12 +130,30 @@ def declared_feedback(env: codec.Envelope) -> codec.Envelope:
     uscc = uscc_of_listing(body.listing_id)
     if uscc is None:
         raise codec.InvalidEnvelope(
-            f"listing_id {body.listing_id!r} is not a listing id (L-<USCC>-<n>)", "UnknownListing"
+            f"listing_id {body.listing_id[:100]!r} is not a listing id (L-<USCC>-<n>)",
+            "UnknownListing",
         )
     feedback = C.DisciplineFeedbackSubmitted()
     feedback.CopyFrom(body)
     feedback.path = C.FEEDBACK_PATH_KAFKA_DECLARED
     return command(feedback, actor=env.producer_bureau, key=uscc, cause=env)
+
+
+def publishing_releases(publish_fact: Publish, publish_command: Publish) -> Publish:
+    """The writer's publisher of facts: each fact on ipcoord.credit.v1 and, for a decision
+    released from an online key, its NoteDecidedCase on credit's own command topic, sent with
+    the fact (the same derived id when the journal publishes it again after a crash). So
+    ipcoord.credit.v1, which every bureau reads, is never an input of credit's."""
+
+    async def publish(key: str, env: codec.Envelope, traceparent: str | None = None):
+        ack = await publish_fact(key, env, traceparent)
+        made = released_decision(env)
+        if made is None:
+            return ack
+        counted = await publish_command(made.subject_key, made, traceparent)
+        return asyncio.gather(ack, counted)  # the processor checks both acks
+
+    return publish
 
 
 def _check_routed(env: codec.Envelope, partition: int) -> None:
@@ -191,11 +211,6 @@ def register_agents(
         for made in from_intake(env):
             await send_command(made, codec.header(event.headers, codec.HEADER_TRACEPARENT))
 
-    async def relay_released(env: codec.Envelope, event) -> None:
-        made = released_decision(env)
-        if made is not None:
-            await send_command(made, codec.header(event.headers, codec.HEADER_TRACEPARENT))
-
     async def relay_feedback(env: codec.Envelope, event) -> None:
         traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
         await send_command(declared_feedback(env), traceparent)
@@ -207,10 +222,6 @@ def register_agents(
     @app.agent(topics.cases, name="credit-decisions-relay")
     async def decisions(stream):
         await consume(stream, handle=relay_intake)
-
-    @app.agent(topics.credit, name="credit-released-relay")
-    async def released(stream):
-        await consume(stream, handle=relay_released)
 
     @app.agent(topics.feedback, name="credit-feedback-relay")
     async def feedback(stream):

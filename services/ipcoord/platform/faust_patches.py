@@ -25,7 +25,8 @@ topics gets the group's previous assignment back without a new one being compute
 which carries the URL it announced before a restart. If that changed (a new port, a new pod
 IP), the assertion killed the consumer's coordinator and the replica hung. Now the old URL is
 logged and accepted: the replica works; others forwarding lookups to its old address get
-UNAVAILABLE until the next rebalance (docs/operations.md: announce a stable name).
+UNAVAILABLE until the group next rebalances, which a restart alone does not cause (README,
+"Replicas": announce a stable name and port).
 
 They are checked against faust-streaming 0.15.x only (pinned in pyproject.toml): another version
 refuses to start until the patch has been re-checked against it."""
@@ -60,8 +61,9 @@ def _on_assignment_under_an_old_url(self: PartitionAssignor, assignment) -> None
         if announced == str(self._url):
             raise
         log.warning(
-            "this replica's address changed since the group's last assignment; lookups "
-            "forwarded to it fail until the next rebalance",
+            "this replica's address changed since the group's last assignment; the other "
+            "replicas forward lookups to the old one until the group rebalances (a replica "
+            "joins or leaves): keep IPCOORD_ADVERTISED_HOST and the port stable",
             extra={"assigned_under": announced, "address": str(self._url)},
         )
 

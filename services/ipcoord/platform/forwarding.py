@@ -226,9 +226,9 @@ class LookupRouter:
                     f"the replica at {owner} did not answer in time: {error.details()}",
                 ) from error
             # The owner's answer as it gave it, with its rich details (google.rpc.Status).
-            raise OwnerRefused(
-                error.code(), error.details() or "", error.trailing_metadata() or ()
-            ) from error
+            # grpc.aio's abort takes the trailing metadata as a tuple of pairs only.
+            trailing = tuple(error.trailing_metadata() or ())
+            raise OwnerRefused(error.code(), error.details() or "", trailing) from error
 
     async def _unavailable(self, context: grpc.aio.ServicerContext, partitions) -> None:
         await context.abort(

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from google.protobuf.message import Message
 
 from ipcoord.platform import codec, metrics
-from ipcoord.platform.errors import DomainError, from_refusal, to_refusal
+from ipcoord.platform.errors import DomainError, NotPermitted, from_refusal, to_refusal
 from ipcoord.platform.ids import derived_event_id
 from ipcoord.platform.journal import Journal, Source
 from ipcoord.platform.request_reply import CommandReply
@@ -25,6 +25,9 @@ from ipcoord.platform.staged import DELETED, Stage, Write
 from ipcoord.platform.table_codec import TableCodec
 from ipcoord.v1 import journal_pb2
 
+# A stored value's changelog record must fit in a Kafka record (1 MB by default), with room
+# for its key and headers.
+MAX_STORED_VALUE = 900_000
 log = logging.getLogger(__name__)
 
 REBUILD_SLICE = 2_000  # values read between two turns of the event loop in a rebuild
@@ -222,15 +225,19 @@ class Processor:
         try:
             facts, error = self._decide_or_relay(env, system)
             writes = self._stage.take()
+            stored = [
+                _table_write(write, self._logic.codecs)
+                for write in writes
+                if write[0] in self._logic.codecs
+            ]
+            if any(len(w.value) > MAX_STORED_VALUE for w in stored):
+                facts, error = self._refuse_oversized(env, system, stored)
+                writes, stored = [], []
             record = journal_pb2.JournalEntry(
                 digest=_body_digest(env),
                 facts=facts,
                 refused=to_refusal(error) if error else None,
-                writes=[
-                    _table_write(write, self._logic.codecs)
-                    for write in writes
-                    if write[0] in self._logic.codecs
-                ],
+                writes=stored,
             )
             self._journal.append(env.event_id, source, record.SerializeToString())
         except BaseException:
@@ -242,6 +249,21 @@ class Processor:
         acks = await self._send(facts, traceparent)
         self._reply_when_acked(reply_to, env, facts, error, acks)
         self.commands_handled += 1
+
+    def _refuse_oversized(
+        self, env: codec.Envelope, system: bool, stored: list[journal_pb2.TableWrite]
+    ) -> tuple[list[codec.Envelope], DomainError]:
+        """A command that would make a stored value too big for a Kafka record (its changelog
+        record would be refused, and the writer would stop there for good) is refused instead;
+        what evolve changed in memory goes (caches, derived indexes)."""
+        biggest = max(stored, key=lambda w: len(w.value))
+        error = NotPermitted(
+            f"refused: it would make {biggest.table}[{biggest.key[:100]!r}] "
+            f"{len(biggest.value)} bytes, over the {MAX_STORED_VALUE} a stored value may have"
+        )
+        self.tables_changed()
+        body = self._logic.command_of(env, system=system)
+        return [self._wrap(self._logic.rejection(env, body, error), env, 0)], error
 
     def _decide_or_relay(
         self, env: codec.Envelope, system: bool
@@ -361,17 +383,13 @@ def _log_reply_failure(task: asyncio.Future) -> None:
 
 
 def settle_heap() -> float:
-    """Collect once, then keep the garbage collector away from what survived: the derived
-    indexes just built and the tables' cached values are millions of objects that live until
-    the next assignment. Python's full collection walks every tracked object (566 ms for
-    credit's 100,000 listings), which stalled lookups at random: the p99 of CheckDiscipline
-    was 25 ms at half load. Frozen objects are never walked again; what is made afterwards is.
-    What was frozen at the previous rebuild is thawed first, so that the old indexes' cycles,
-    if any, are collected once per assignment rather than kept for good.
-    Returns the seconds spent (the loop waits; lookups are not answered yet)."""
+    """Keep the garbage collector away from what the rebuild made: the derived indexes are
+    millions of objects that live until the next assignment, and Python's full collection
+    walks every tracked object (566 ms for credit's 100,000 listings, measured). Frozen objects
+    are never walked again, and still freed when nothing refers to them; only a reference cycle
+    among them would be kept, and the indexes make none. Cheap (no collection runs here).
+    Returns the seconds spent."""
     started = time.perf_counter()
-    gc.unfreeze()
-    gc.collect()
     gc.freeze()
     return time.perf_counter() - started
 

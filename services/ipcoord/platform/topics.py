@@ -94,7 +94,7 @@ CREDIT = TopicSpec(
     key="USCC",
     value="ipcoord.v1.Envelope (records, listings, removals, lifted measures)",
     producers=(Service.CREDIT,),
-    consumers=(Service.CREDIT, Service.INTAKE, Service.NOTIFICATIONS),
+    consumers=(Service.INTAKE, Service.NOTIFICATIONS),
     description="Dishonesty records and serious-dishonesty listings per entity.",
 )
 CREDIT_COMMANDS = TopicSpec(

@@ -128,6 +128,8 @@ def _record_violations(body: C.RecordDishonesty, rules: Rules) -> list[Violation
         violations += invalid.violations
     if len(body.entity.name) > _NAME_MAX:
         violations.append(Violation("entity.name", f"at most {_NAME_MAX} characters"))
+    if len(body.source_case_id) > _ID_MAX:
+        violations.append(Violation("source_case_id", f"at most {_ID_MAX} characters"))
     if body.behaviour not in C.DishonestBehaviour.values() or not body.behaviour:
         violations.append(Violation("behaviour", "required: one of the dishonest behaviours"))
     elif body.behaviour in _DERIVED:

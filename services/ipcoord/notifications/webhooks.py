@@ -1,0 +1,101 @@
+"""Webhooks: where a notification may be POSTed, and how it is signed.
+
+Signing follows the Standard Webhooks specification with its reference library (the receiver
+verifies with the same library in any language): `webhook-id` is the notification id (stable,
+so a receiver de-duplicates retries on it), `webhook-timestamp` the attempt's Unix time, and
+`webhook-signature` "v1,<base64 HMAC-SHA256 of id.timestamp.body>" under the subscription's
+secret ("whsec_" + base64 of 32 random bytes).
+
+A registered URL must not reach the service's own network: a bureau could otherwise make the
+service call its internal endpoints (server-side request forgery). Every address the host
+resolves to must be public, unless it lies in an operator's allow-list; checked at
+registration and again at each delivery (a name can be made to resolve elsewhere later).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import socket
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from standardwebhooks import Webhook
+
+SECRET_PREFIX = "whsec_"
+MAX_URL = 2_000
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolve = Callable[[str, int], list[str]]  # host, port -> the addresses it resolves to
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode()
+
+
+def signed_headers(secret: str, notification_id: str, at: datetime, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers of one delivery attempt of ``body``."""
+    signature = Webhook(secret).sign(notification_id, at, body.decode())
+    return {
+        "webhook-id": notification_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
+
+
+def resolve_with_dns(host: str, port: int) -> list[str]:
+    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+
+
+def url_problem(
+    url: str,
+    *,
+    allowed: Iterable[Network] = (),
+    resolve: Resolve = resolve_with_dns,
+) -> str | None:
+    """Why notifications may not be POSTed to ``url`` (None: they may). HTTPS only, unless the
+    host is in the operator's allow-list (a receiver inside the cluster)."""
+    if len(url) > MAX_URL:
+        return f"longer than {MAX_URL} characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as bad:
+        return f"not a URL: {bad}"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "must be an https:// URL with a host"
+    if parts.username or parts.password:
+        return "must not carry credentials (the signature authenticates the sender)"
+    allowed = list(allowed)
+    try:
+        addresses = [
+            ipaddress.ip_address(a.split("%")[0])
+            for a in resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+        ]
+    except (OSError, ValueError) as unresolved:
+        return f"{parts.hostname} does not resolve: {unresolved}"
+    if not addresses:
+        return f"{parts.hostname} does not resolve"
+    inside = [a for a in addresses if not _public(a) and not _allowed(a, allowed)]
+    if inside:
+        return (
+            f"{parts.hostname} resolves to {inside[0]}, inside the service's own network "
+            "(loopback, link-local, private or reserved); an operator can allow it"
+        )
+    if parts.scheme == "http" and not all(_allowed(a, allowed) for a in addresses):
+        return "must be https:// (plain http only to an operator-allowed network)"
+    return None
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return address.is_global and not address.is_multicast
+
+
+def _allowed(address, allowed: list[Network]) -> bool:
+    return any(address.version == n.version and address in n for n in allowed)

@@ -17,14 +17,13 @@ from ipcoord.credit.domain.shared import Rules
 from ipcoord.credit.keys import partition_of
 from ipcoord.credit.state import CreditState, uscc_of_listing
 from ipcoord.credit.stream import command
-from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
-from ipcoord.platform.errors import DomainError, InvalidInput, NotFound, Violation, from_refusal
+from ipcoord.platform.errors import DomainError, InvalidInput, NotFound, Violation
 from ipcoord.platform.forwarding import LookupRouter
 from ipcoord.platform.grpc_errors import abort_with
 from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.personal_ids import PersonHasher, id_number_problem
-from ipcoord.platform.request_reply import CallerGone, CommandReply, ReplyInbox
+from ipcoord.platform.request_reply import ReplyInbox, answered_by_writer
 from ipcoord.platform.topics import CREDIT_COMMANDS
 from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import credit_pb2_grpc
@@ -76,9 +75,7 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         body.CopyFrom(request)
         body.department = request.department or bureau
         body.path = C.FEEDBACK_PATH_GRPC  # the department is the caller's certificate
-        uscc = uscc_of_listing(request.listing_id)
-        if uscc is None:
-            await abort_with(context, NotFound(f"no listing {request.listing_id[:100]!r}"))
+        uscc = await self._uscc_of_listing(context, request.listing_id)
         return await self._command(context, body, uscc, C.ListingFeedback)
 
     async def ObjectToListing(self, request, context):
@@ -154,9 +151,7 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
         )
 
     async def GetListingFeedback(self, request, context):
-        uscc = uscc_of_listing(request.listing_id)
-        if uscc is None:
-            await abort_with(context, NotFound(f"no listing {request.listing_id[:100]!r}"))
+        uscc = await self._uscc_of_listing(context, request.listing_id)
         return await self._one(
             context,
             "GetListingFeedback",
@@ -191,10 +186,16 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
 
     async def _listing_command(self, context, body: Message) -> C.ListingStatus:
         """A command about a listing goes to the writer of the entity its id names."""
-        uscc = uscc_of_listing(body.listing_id)
-        if uscc is None:
-            await abort_with(context, NotFound(f"no listing {body.listing_id[:100]!r}"))
+        uscc = await self._uscc_of_listing(context, body.listing_id)
         return await self._command(context, body, uscc, C.ListingStatus)
+
+    async def _uscc_of_listing(self, context, listing_id: str) -> str:
+        """The entity a listing id names (its writer's key); NOT_FOUND for what is no listing
+        id (echoing at most its first 100 characters)."""
+        uscc = uscc_of_listing(listing_id)
+        if uscc is None:
+            await abort_with(context, NotFound(f"no listing {listing_id[:100]!r}"))
+        return uscc
 
     async def _command(self, context, body: Message, uscc: str, answer_type):
         bureau = await self._identity.caller_bureau(context)
@@ -209,19 +210,9 @@ class CreditRecordsServicer(credit_pb2_grpc.CreditRecordsServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"the command is {env.ByteSize()} bytes; at most {self._max_bytes}",
             )
-        traceparent = dict(context.invocation_metadata() or ()).get(codec.HEADER_TRACEPARENT)
-        try:
-            reply: CommandReply = await self._inbox.ask(
-                lambda e, headers: self._send(e, traceparent, headers), env, self._timeout
-            )
-        except CallerGone as gone:
-            # Not UNAVAILABLE: a blind retry would be a new command; the log will tell.
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(gone))
-        if reply.HasField("refusal"):
-            await abort_with(context, from_refusal(reply.refusal))
-        result = answer_type()
-        reply.result.Unpack(result)
-        return result
+        return await answered_by_writer(
+            context, self._inbox, self._send, env, answer_type, self._timeout
+        )
 
     async def _one(self, context, method: str, request, uscc: str, query) -> Message:
         """A lookup of one entity, answered by the replica that holds its partition."""

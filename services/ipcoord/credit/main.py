@@ -111,8 +111,6 @@ async def build(
             name, partitions=CREDIT_COMMANDS.partitions, default=None, value_type=_VALUE_TYPES[name]
         )
 
-    # Command partitions whose journal redo is done after an unclean stop: lookups wait for it.
-    redone: set[int] = set()
     stage = Stage()
     state = staged_state(
         CreditState,
@@ -148,7 +146,6 @@ async def build(
         settings,
         clock=clock,
         tick_every_s=tick_interval_s or settings.deadline_check_interval_s,
-        redone=redone,
     )
     ownership = PartitionOwnership(
         full_name(CREDIT_COMMANDS, settings.topic_prefix), processor.tables_changed
@@ -173,12 +170,12 @@ async def build(
             log.warning("ticks after the rebalance not sent", exc_info=task.exception())
 
     def ready(partition: int) -> bool:
-        if not ownership.current(partition):
-            return False
-        if not processor.was_clean and partition not in redone:
-            return False  # what a crash may have rolled back is not put back yet
-        processor.start_rebuilding()  # the derived indexes first, after an assignment
-        return processor.indexes_ready
+        # Owned with recovered tables, what a crash rolled back put back, indexes rebuilt.
+        return (
+            ownership.current(partition)
+            and not processor.needs_redo_of(partition)
+            and processor.answers_lookups()
+        )
 
     identity = IdentityResolver(
         rules.bureaus,

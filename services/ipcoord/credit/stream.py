@@ -178,11 +178,8 @@ def register_agents(
     *,
     clock: Clock,
     tick_every_s: float,
-    redone: set[int],
 ) -> Callable[[], Awaitable[list[str]]]:
-    """The writer, both relays and the clock; returns "tick now" (the ticks' event ids).
-    ``redone``: the command partitions whose journal redo after an unclean stop is done
-    (filled here; lookups wait for their partition's)."""
+    """The writer, both relays and the clock; returns "tick now" (the ticks' event ids)."""
     consume = partial(
         consume_envelopes, sink=sink, service=SERVICE, max_bytes=settings.max_message_bytes
     )
@@ -192,13 +189,12 @@ def register_agents(
     async def decide_one(env: codec.Envelope, event) -> None:
         message = event.message
         _check_routed(env, message.partition)
-        if not processor.was_clean and message.partition not in redone:
+        if processor.needs_redo_of(message.partition):
             # After a crash, before the partition's first command: what its tables may have
             # lost since the last committed offset (inside its own event: see docs/credit.md).
             committed = await committed_offsets(settings, app.conf.id)
             key = (message.topic, message.partition)
             processor.redo_partition(message.topic, message.partition, committed.get(key, 0))
-            redone.add(message.partition)
         await processor.handle(
             env,
             Source(message.topic, message.partition, message.offset),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import grpc
 from google.protobuf.message import Message
 
 from ipcoord.intake import queries
@@ -16,22 +15,17 @@ from ipcoord.intake.keys import WRITER_PARTITION, command_key
 from ipcoord.intake.state import IntakeState
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
-from ipcoord.platform.errors import DomainError, from_refusal
+from ipcoord.platform.errors import DomainError
 from ipcoord.platform.forwarding import LookupRouter
 from ipcoord.platform.grpc_errors import abort_with
 from ipcoord.platform.identity import IdentityResolver
-from ipcoord.platform.request_reply import CallerGone, CommandReply, ReplyInbox
+from ipcoord.platform.request_reply import ReplyInbox, answered_by_writer
 from ipcoord.v1 import intake_pb2, intake_pb2_grpc
 
 S = intake_pb2
 
 # (command envelope, caller's W3C traceparent or None, extra headers) -> published
 SendCommand = Callable[..., Awaitable[None]]  # see platform.sending.command_sender
-
-
-def _traceparent(context: grpc.aio.ServicerContext) -> str | None:
-    """The caller's trace context, so the command and its facts join the caller's trace."""
-    return dict(context.invocation_metadata() or ()).get(codec.HEADER_TRACEPARENT)
 
 
 class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
@@ -139,20 +133,9 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
             subject_key=command_key(body, bureau),
             occurred_at=self._clock.now(),
         )
-        traceparent = _traceparent(context)
-        try:
-            reply: CommandReply = await self._inbox.ask(
-                lambda e, headers: self._send(e, traceparent, headers), env, self._timeout
-            )
-        except CallerGone as gone:
-            # Not UNAVAILABLE: clients retry that blindly, and a retry is a new command. The
-            # outcome is unknown; the facts on the log (causation_id) will tell.
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(gone))
-        if reply.HasField("refusal"):
-            await abort_with(context, from_refusal(reply.refusal))
-        result = answer_type()
-        reply.result.Unpack(result)
-        return result
+        return await answered_by_writer(
+            context, self._inbox, self._send, env, answer_type, self._timeout
+        )
 
     async def _lookup(
         self, context, method: str, request, query: Callable[..., Message], *args

@@ -156,14 +156,8 @@ async def build(
 
     def ready(partition: int) -> bool:
         # Only the replica that owns the single writer's partition has intake's tables, and
-        # only once they are recovered (a lookup must never answer from a half-read table).
-        if not ownership.current(partition):
-            return False
-        # After an assignment the derived indexes are rebuilt first (in the background):
-        # until then a lookup is forwarded or told UNAVAILABLE, never answered from
-        # half-built indexes.
-        processor.start_rebuilding()
-        return processor.indexes_ready
+        # only once they are recovered and the derived indexes rebuilt from them.
+        return ownership.current(partition) and processor.answers_lookups()
 
     routing = ReplicaRouting(
         settings,

@@ -94,6 +94,7 @@ class Processor:
         # the broker refused for good, tables that cannot be read).
         self._fail_stop = fail_stop
         self._redone = journal.was_clean
+        self._redone_partitions: set[int] = set()  # redo_partition's, for a partitioned writer
         # The derived indexes live in memory: rebuilt from the stored tables before the first
         # command or lookup after each assignment and after a redo.
         self._indexes_fresh = False
@@ -167,6 +168,7 @@ class Processor:
             record = journal_pb2.JournalEntry.FromString(entry.payload)
             self._stage.apply(_writes(record, self._logic.codecs))
             count += 1
+        self._redone_partitions.add(partition)
         self.tables_changed()
         log.info(
             "journal entries applied again after an unclean stop",
@@ -182,6 +184,18 @@ class Processor:
     @property
     def needs_redo(self) -> bool:
         return not self._redone
+
+    def needs_redo_of(self, partition: int) -> bool:
+        """Whether ``partition``'s redo after an unclean stop (``redo_partition``) is still to
+        come: until then its tables may lack what the crash rolled back."""
+        return not self._journal.was_clean and partition not in self._redone_partitions
+
+    def answers_lookups(self) -> bool:
+        """Whether lookups may read the state now: the derived indexes are current. After an
+        assignment they are rebuilt in the background first (lookups are told UNAVAILABLE or
+        forwarded meanwhile, never answered from half-built indexes)."""
+        self.start_rebuilding()
+        return self._indexes_fresh
 
     async def handle(
         self,

@@ -16,10 +16,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from google.protobuf.message import Message
 
 from ipcoord.platform import codec
+from ipcoord.platform.errors import from_refusal
 from ipcoord.platform.failstop import fail_stop
+from ipcoord.platform.grpc_errors import abort_with
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.topics import TopicSpec, full_name
 from ipcoord.v1 import replies_pb2
@@ -108,3 +112,29 @@ class ReplyInbox:
             future = self._waiting.get(reply.command_event_id)
             if future is not None and not future.done():
                 future.set_result(reply)
+
+
+async def answered_by_writer(
+    context: grpc.aio.ServicerContext,
+    inbox: ReplyInbox,
+    send: Callable[..., Awaitable[None]],
+    command: codec.Envelope,
+    answer_type: type[Message],
+    timeout_s: float,
+) -> Message:
+    """A gRPC write: ``command`` to the writer through ``send`` (platform.sending's
+    command_sender), and the writer's answer as the call's reply (a refusal as its status)."""
+    traceparent = dict(context.invocation_metadata() or ()).get(codec.HEADER_TRACEPARENT)
+    try:
+        reply = await inbox.ask(
+            lambda env, headers: send(env, traceparent, headers), command, timeout_s
+        )
+    except CallerGone as gone:
+        # Not UNAVAILABLE: clients retry that blindly, and a retry is a new command. The
+        # outcome is unknown; the facts on the log (causation_id) will tell.
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(gone))
+    if reply.HasField("refusal"):
+        await abort_with(context, from_refusal(reply.refusal))
+    result = answer_type()
+    reply.result.Unpack(result)
+    return result

@@ -13,7 +13,11 @@ from aiokafka.errors import KafkaConnectionError
 from ipcoord.platform.settings import Settings
 
 # Each service's composition root exposes `async def serve(settings) -> None`.
-SERVICES = {"intake": "ipcoord.intake.main", "credit": "ipcoord.credit.main"}
+SERVICES = {
+    "intake": "ipcoord.intake.main",
+    "credit": "ipcoord.credit.main",
+    "notifications": "ipcoord.notifications.main",
+}
 
 
 def _settings() -> Settings:

@@ -168,6 +168,9 @@ def test_topic_registry_is_complete_and_unique():
         "ipcoord.credit.replies.v1",
         "ipcoord.discipline.feedback.v1",
         "ipcoord.notifications.v1",
+        "ipcoord.notifications.routing.v1",
+        "ipcoord.notifications.commands.v1",
+        "ipcoord.notifications.replies.v1",
         "ipcoord.deadletter.v1",
     }
     for spec in TOPICS:
@@ -178,6 +181,11 @@ def test_topic_registry_is_complete_and_unique():
     # Credit's commands are partitioned like its tables and its facts: one writer per entity.
     assert (
         by_name("ipcoord.credit.commands.v1").partitions == by_name("ipcoord.credit.v1").partitions
+    )
+    # The recipients' writers number notifications in the partition their facts go to.
+    assert (
+        by_name("ipcoord.notifications.commands.v1").partitions
+        == by_name("ipcoord.notifications.v1").partitions
     )
     assert full_name(by_name("ipcoord.cases.v1"), "t1.") == "t1.ipcoord.cases.v1"
     with pytest.raises(KeyError, match="unknown topic"):

@@ -7,12 +7,8 @@
 
 from __future__ import annotations
 
-from aiokafka.partitioner import murmur2
+from ipcoord.platform.ownership import partition_of
+
+__all__ = ["CLOCK", "partition_of"]
 
 CLOCK = "clock"
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives ``key``: where its writer and its
-    tables are."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions

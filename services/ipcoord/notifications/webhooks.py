@@ -15,6 +15,8 @@ registration and again at each delivery (a name can be made to resolve elsewhere
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import ipaddress
 import os
 import socket
@@ -69,25 +71,41 @@ def url_problem(
         return "must be an https:// URL with a host"
     if parts.username or parts.password:
         return "must not carry credentials (the signature authenticates the sender)"
+    try:
+        addresses = resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+    except OSError as unresolved:
+        return f"{parts.hostname} does not resolve: {unresolved}"
+    return addresses_problem(parts.hostname, addresses, parts.scheme, allowed)
+
+
+def addresses_problem(
+    host: str, resolved: Iterable[str], scheme: str, allowed: Iterable[Network] = ()
+) -> str | None:
+    """Why a webhook may not connect to the addresses ``host`` resolved to (None: it may);
+    checked again at each connection (delivery.CheckedResolver)."""
     allowed = list(allowed)
     try:
-        addresses = [
-            ipaddress.ip_address(a.split("%")[0])
-            for a in resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80))
-        ]
-    except (OSError, ValueError) as unresolved:
-        return f"{parts.hostname} does not resolve: {unresolved}"
+        addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolved]
+    except ValueError as bad:
+        return f"{host} resolves to something that is no address: {bad}"
     if not addresses:
-        return f"{parts.hostname} does not resolve"
+        return f"{host} does not resolve"
     inside = [a for a in addresses if not _public(a) and not _allowed(a, allowed)]
     if inside:
         return (
-            f"{parts.hostname} resolves to {inside[0]}, inside the service's own network "
+            f"{host} resolves to {inside[0]}, inside the service's own network "
             "(loopback, link-local, private or reserved); an operator can allow it"
         )
-    if parts.scheme == "http" and not all(_allowed(a, allowed) for a in addresses):
+    if scheme == "http" and not all(_allowed(a, allowed) for a in addresses):
         return "must be https:// (plain http only to an operator-allowed network)"
     return None
+
+
+def derived_secret(key: bytes, recipient: str, subscription_id: str) -> str:
+    """A subscription's signing secret, derived from the service's webhook key: stored
+    nowhere, the same on every replica, and new when the subscription is put under a new id."""
+    digest = hmac.new(key, f"{recipient}/{subscription_id}".encode(), hashlib.sha256).digest()
+    return SECRET_PREFIX + base64.b64encode(digest).decode()
 
 
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

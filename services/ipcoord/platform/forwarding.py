@@ -15,7 +15,7 @@ Faust's assignment (platform/ownership.py). The forwarding replica names the ori
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 import grpc
 from google.protobuf import message_factory
@@ -131,6 +131,41 @@ class LookupRouter:
             return await self._forward(context, method, request, caller, owner, None)
         except OwnerRefused as refused:
             await refused.abort(context)
+
+    async def stream(
+        self,
+        context: grpc.aio.ServicerContext,
+        method: str,
+        request: Message,
+        partition: int,
+        answer: Callable[[], AsyncIterator[Message]],
+    ) -> AsyncIterator[Message]:
+        """A server stream that reads one partition: served here, or relayed from its owner
+        for as long as the owner serves it (it ends when the partition moves; the client
+        resumes where it was)."""
+        caller = await self._identity.caller_bureau(context)
+        if self._ready(partition):
+            async for message in answer():
+                yield message
+            return
+        if self._forwarded(context):
+            await self._unavailable(context, [partition])
+        owner = self._ownership.owner(partition)
+        if owner is None or owner == self._own_address():
+            await self._unavailable(context, [partition])
+        call = self._peers.channel(owner).unary_stream(
+            f"/{self._service.full_name}/{method}",
+            request_serializer=_serialise,
+            response_deserializer=self._parsers[method],
+        )(request, metadata=[(FORWARDED_FOR_HEADER, caller)])
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as error:
+            trailing = tuple(error.trailing_metadata() or ())
+            await context.abort(error.code(), error.details() or "", trailing_metadata=trailing)
+        finally:
+            call.cancel()  # the client went away: so does the relayed stream
 
     async def every(
         self,
@@ -256,18 +291,28 @@ class ReplicaRouting:
         partitions: int,
     ) -> None:
         self._settings, self._ownership, self._address = settings, ownership, ""
+        self._grpc_service, self._identity = grpc_service, identity
         self.peers = Peers(settings, replica_name(service))
-        self.router = LookupRouter(
-            grpc_service,
+        self.router = self.router_of(ownership, ready, partitions=partitions)
+
+    def router_of(
+        self, ownership: PartitionOwnership, ready: Callable[[int], bool], *, partitions: int
+    ) -> LookupRouter:
+        """A router for lookups of another partitioned state of the same service (its own
+        topic's ownership), over the same channels."""
+        return LookupRouter(
+            self._grpc_service,
             ownership,
             ready,
-            identity,
+            self._identity,
             self.peers,
             partitions=partitions,
             own_address=lambda: self._address,
         )
 
-    def announce(self, app, port: int) -> None:
-        """Before the app joins its group: this replica's address, for the others."""
+    def announce(self, app, port: int, *also: PartitionOwnership) -> None:
+        """Before the app joins its group: this replica's address, for the others (``also``:
+        the ownership of another topic of the same app, which learns its own address too)."""
         self._address = f"{self._settings.advertised_host}:{port}"
-        self._ownership.advertise(app, self._address)
+        for ownership in (self._ownership, *also):
+            ownership.advertise(app, self._address)

@@ -21,8 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import faust
+from aiokafka.partitioner import murmur2
 from faust.types import TP
 from yarl import URL
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key``: where its writer and its
+    tables are."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class PartitionOwnership:

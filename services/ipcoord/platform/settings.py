@@ -7,6 +7,7 @@ came from the environment, the field name when it was passed as an argument)."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import socket
 from datetime import date
@@ -104,6 +105,15 @@ class Settings(BaseSettings):
     # development key, refused with TLS configured).
     credit_rules: Path | None = None
     person_hash_keys: Path | None = None
+    # Notifications: callers with the operator role (bureau ids: they read every recipient's
+    # notifications and subscriptions); the key webhook secrets are derived from (a file, a
+    # Kubernetes Secret; unset: a development key, refused with TLS configured); networks
+    # webhooks may reach although they are not public (CIDRs, a receiver inside the cluster).
+    operators: Annotated[frozenset[str], NoDecode] = frozenset()
+    webhook_key_file: Path | None = None
+    webhook_allowed_networks: Annotated[
+        tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode
+    ] = ()
 
     @model_validator(mode="after")
     def _default_replica_id(self) -> Settings:
@@ -123,7 +133,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "bootstrap_servers", "uscc_allow_list", "holidays", "extra_working_days", mode="before"
+        "bootstrap_servers",
+        "uscc_allow_list",
+        "holidays",
+        "extra_working_days",
+        "operators",
+        "webhook_allowed_networks",
+        mode="before",
     )
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
@@ -143,6 +159,11 @@ class Settings(BaseSettings):
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{server!r} is not host:port")
         return servers
+
+    @field_validator("webhook_allowed_networks", mode="after")
+    @classmethod
+    def _networks_are_strict(cls, networks: tuple) -> tuple:
+        return tuple(ipaddress.ip_network(str(n), strict=True) for n in networks)
 
     @field_validator("uscc_allow_list")
     @classmethod

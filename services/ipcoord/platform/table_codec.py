@@ -48,6 +48,22 @@ class TableCodec(Generic[V, M]):
             raise ValueError(f"not a {self.message.DESCRIPTOR.full_name}: {exc}") from exc
 
 
+class MessageCodec(TableCodec[M, M]):
+    """A table whose values are the protobuf message itself."""
+
+    def __init__(self, message: type[M]) -> None:
+        super().__init__(message, _same, _same)
+
+    def copy(self, value: M) -> M:
+        copied = self.message()
+        copied.CopyFrom(value)
+        return copied
+
+
+def _same(value):
+    return value
+
+
 class _FaustCodec(codecs.Codec):
     def __init__(self, table_codec: TableCodec, **kwargs: Any) -> None:
         super().__init__(**kwargs)

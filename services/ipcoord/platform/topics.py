@@ -135,8 +135,44 @@ NOTIFICATIONS = TopicSpec(
     key="recipient (bureau id or USCC)",
     value="ipcoord.v1.Envelope (NotificationRecorded, delivery outcomes, subscriptions)",
     producers=(Service.NOTIFICATIONS,),
-    consumers=(Service.NOTIFICATIONS,),
+    consumers=(),  # the record of what was sent; the service keeps its own state
     description="Every notification and its delivery, per recipient.",
+)
+NOTIFICATIONS_ROUTING = TopicSpec(
+    name="ipcoord.notifications.routing.v1",
+    partitions=1,
+    key="'route'",
+    value="ipcoord.v1.Envelope (NotificationCommand: route_fact, put/delete_subscription)",
+    producers=(Service.NOTIFICATIONS,),
+    consumers=(Service.NOTIFICATIONS,),
+    # One partition: the router learns who takes part in what from facts keyed by case, action
+    # and entity on six partitions each, and matches every fact against every subscription;
+    # one writer holds all of it (docs/notifications.md). Written by the service only: its
+    # relay of the facts and its gRPC edge.
+    retention_ms=7 * _DAY_MS,
+    description="The notifications router's commands: facts to route, subscription changes.",
+)
+NOTIFICATIONS_COMMANDS = TopicSpec(
+    name="ipcoord.notifications.commands.v1",
+    partitions=6,
+    key="recipient (bureau id or USCC)",
+    value="ipcoord.v1.Envelope (NotificationCommand: record, acknowledge, webhook_attempted)",
+    producers=(Service.NOTIFICATIONS,),
+    consumers=(Service.NOTIFICATIONS,),
+    # Partitioned like ipcoord.notifications.v1 and the recipients' tables: one writer per
+    # recipient numbers its notifications. Written by the service only.
+    retention_ms=7 * _DAY_MS,
+    description="Commands to the writer of each recipient's notifications.",
+)
+NOTIFICATIONS_REPLIES = TopicSpec(
+    name="ipcoord.notifications.replies.v1",
+    partitions=3,
+    key="replica id",
+    value="ipcoord.v1.CommandReply",
+    producers=(Service.NOTIFICATIONS,),
+    consumers=(Service.NOTIFICATIONS,),
+    retention_ms=60 * 60 * 1000,  # useless once the caller has its answer
+    description="The notifications service's answers to gRPC commands, per replica.",
 )
 DEADLETTER = TopicSpec(
     name="ipcoord.deadletter.v1",
@@ -159,6 +195,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     CREDIT_REPLIES,
     DISCIPLINE_FEEDBACK,
     NOTIFICATIONS,
+    NOTIFICATIONS_ROUTING,
+    NOTIFICATIONS_COMMANDS,
+    NOTIFICATIONS_REPLIES,
     DEADLETTER,
 )
 

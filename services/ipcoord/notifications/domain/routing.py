@@ -20,8 +20,8 @@ Default rules:
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass, field, replace
 
 from google.protobuf.message import Message
 
@@ -66,6 +66,8 @@ class Directory:
 class Route:
     recipient: str  # a bureau id or a USCC
     reason: str  # a default rule's name, or the subscription's id
+    # (subscription id, URL) of the recipient's webhooks that take the event.
+    webhooks: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class About:
 
 
 def learn(directory: Directory, event: Message) -> None:
-    """Keep who takes part in what; applying an event twice changes nothing more."""
+    """Keep who takes part in what; applying an event twice changes nothing more. Values
+    read are copied before they change (a table's read cache hands out its own objects)."""
     match event:
         case S.CaseFiled():
             directory.cases[event.case_id] = CaseParties(
@@ -91,11 +94,11 @@ def learn(directory: Directory, event: Message) -> None:
                 right_holder=event.report.right_holder.uscc,
             )
         case S.CaseTransferred():
-            parties = directory.cases.get(event.case_id) or CaseParties()
+            parties = replace(directory.cases.get(event.case_id) or CaseParties())
             parties.handling_bureau = event.to_bureau
             directory.cases[event.case_id] = parties
         case S.CaseEnrolled():
-            parties = directory.cases.get(event.case_id) or CaseParties()
+            parties = replace(directory.cases.get(event.case_id) or CaseParties())
             if event.action_id not in parties.action_ids:
                 parties.action_ids = [*parties.action_ids, event.action_id][-ACTIONS_PER_CASE_KEPT:]
                 directory.cases[event.case_id] = parties
@@ -104,7 +107,7 @@ def learn(directory: Directory, event: Message) -> None:
                 event.lead_bureau, _unique(event.participating_bureaus)[:BUREAUS_PER_ACTION_KEPT]
             )
         case S.SpecialActionJoined():
-            parties = directory.actions.get(event.action_id) or ActionParties()
+            parties = replace(directory.actions.get(event.action_id) or ActionParties())
             if event.bureau not in parties.participants:
                 parties.participants = [*parties.participants, event.bureau][
                     :BUREAUS_PER_ACTION_KEPT
@@ -121,19 +124,26 @@ def learn(directory: Directory, event: Message) -> None:
 
 
 def routes(
-    directory: Directory, event: Message, subscriptions: list[N.Subscription] = ()
+    directory: Directory, event: Message, subscriptions: Iterable[N.Subscription] = ()
 ) -> list[Route]:
-    """Every recipient of ``event`` once, the default rules first (call after ``learn``)."""
+    """Every recipient of ``event`` once, the default rules first (call after ``learn``),
+    with the webhooks of the recipient's matching subscriptions (a recipient told by a
+    default rule still gets its webhook when one of its subscriptions asks for it)."""
     found: dict[str, Route] = {}
     for recipient, reason in _default(directory, event):
         if recipient and recipient not in found:
             found[recipient] = Route(recipient, reason)
     about = about_of(directory, event)
     for subscription in subscriptions:
-        if subscription.recipient not in found and matches(subscription.filter, about):
-            found[subscription.recipient] = Route(
-                subscription.recipient, subscription.subscription_id
-            )
+        if not matches(subscription.filter, about):
+            continue
+        route = found.get(subscription.recipient) or Route(
+            subscription.recipient, subscription.subscription_id
+        )
+        if N.CHANNEL_WEBHOOK in subscription.channels and subscription.webhook_url:
+            hook = (subscription.subscription_id, subscription.webhook_url)
+            route = replace(route, webhooks=(*route.webhooks, hook))
+        found[subscription.recipient] = route
     return list(found.values())
 
 

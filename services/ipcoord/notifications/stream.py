@@ -1,0 +1,180 @@
+"""Faust agents of the notifications service: the relay of every fact on ipcoord.cases.v1 and
+ipcoord.credit.v1 to the router, the router, the recipients' writers, and their publishers
+(the router's routes become commands for the recipients' writers; a recorded notification
+wakes its streams and its webhooks once the broker has it). Thin by design."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+
+import faust
+from google.protobuf.message import Message
+
+from ipcoord.notifications.processor import ROUTE_KEY, SERVICE
+from ipcoord.platform import codec
+from ipcoord.platform.continuity import ContinuityGuard
+from ipcoord.platform.deadletter import DeadLetterSink
+from ipcoord.platform.faust_app import consume_envelopes
+from ipcoord.platform.ids import derived_event_id
+from ipcoord.platform.journal import Source
+from ipcoord.platform.offsets import committed_offsets
+from ipcoord.platform.processor import Processor
+from ipcoord.platform.request_reply import HEADER_REPLY_TO
+from ipcoord.platform.sending import command_sender
+from ipcoord.platform.settings import Settings
+from ipcoord.v1 import notifications_pb2 as N
+
+SYSTEM_ACTOR = "ipcoord-notifications"
+Publish = Callable[..., Awaitable[asyncio.Future]]  # platform.sending.fact_publisher
+# The largest fact routed: its RouteFact must fit in a record of the routing topic.
+ROUTED_FACT_MAX = 512 * 1024
+
+
+@dataclass(frozen=True)
+class NotificationTopics:
+    routing: faust.TopicT
+    commands: faust.TopicT
+    replies: faust.TopicT
+    notifications: faust.TopicT
+    cases: faust.TopicT
+    credit: faust.TopicT
+
+
+def command(
+    body: Message,
+    *,
+    actor: str,
+    key: str,
+    cause: codec.Envelope | None = None,
+    n: int = 0,
+    event_id: str | None = None,
+):
+    """A NotificationCommand envelope; a command made of a record (a relayed fact, a route)
+    takes an id derived from the record's, so made again after a crash it is the same one."""
+    wrapped = N.NotificationCommand()
+    field = next(
+        f.name
+        for f in N.NotificationCommand.DESCRIPTOR.oneofs_by_name["command"].fields
+        if f.message_type.full_name == body.DESCRIPTOR.full_name
+    )
+    getattr(wrapped, field).CopyFrom(body)
+    return codec.envelope(
+        wrapped,
+        producer_bureau=actor,
+        subject_key=key,
+        event_id=derived_event_id(cause.event_id, n) if cause is not None else event_id,
+        correlation_id=(cause.correlation_id or cause.event_id) if cause is not None else "",
+        causation_id=cause.event_id if cause is not None else "",
+    )
+
+
+def to_route(raw: bytes, env: codec.Envelope) -> codec.Envelope:
+    """The router's command for a fact read on ipcoord.cases.v1 or ipcoord.credit.v1: the
+    fact's bytes as they were read."""
+    if len(raw) > ROUTED_FACT_MAX:
+        raise codec.InvalidEnvelope(
+            f"a fact of {len(raw)} bytes is not routed (at most {ROUTED_FACT_MAX})",
+            "OversizedFact",
+        )
+    return command(N.RouteFact(fact=raw), actor=SYSTEM_ACTOR, key=ROUTE_KEY, cause=env)
+
+
+def publishing_routes(publish_fact: Publish, publish_command: Publish) -> Publish:
+    """The router's publisher: a routed fact becomes one NotificationRouted command per
+    recipient, for the writer of that recipient (ids derived from the routed fact's, the same
+    when the journal publishes them again after a crash); a subscription change or a refusal
+    goes on ipcoord.notifications.v1."""
+
+    async def publish(key: str, env: codec.Envelope, traceparent: str | None = None):
+        body = codec.body_of(env)
+        if not isinstance(body, N.FactRouted):
+            return await publish_fact(key, env, traceparent)
+        acks = []
+        for n, route in enumerate(body.routes):
+            made = command(route, actor=SYSTEM_ACTOR, key=route.recipient, cause=env, n=n)
+            acks.append(await publish_command(route.recipient, made, traceparent))
+        return asyncio.gather(*acks)  # the processor checks them all (none: done at once)
+
+    return publish
+
+
+def publishing_and_telling(
+    publish_fact: Publish, publishing: Callable[[Message], None], told: Callable[[Message], None]
+) -> Publish:
+    """A recipient writer's publisher: each fact on ipcoord.notifications.v1, with
+    ``publishing`` before it is sent and ``told`` once the broker has it (open streams and the
+    webhook deliverer hear of it then, so nothing is delivered that a crash could take back)."""
+
+    async def publish(key: str, env: codec.Envelope, traceparent: str | None = None):
+        body = codec.body_of(env)
+        publishing(body)
+        ack = await publish_fact(key, env, traceparent)
+
+        def tell(done: asyncio.Future) -> None:
+            if not done.cancelled() and done.exception() is None:
+                told(body)
+
+        ack.add_done_callback(tell)
+        return ack
+
+    return publish
+
+
+def register_agents(
+    app: faust.App,
+    topics: NotificationTopics,
+    router: Processor,
+    recipients: Processor,
+    sink: DeadLetterSink,
+    settings: Settings,
+) -> None:
+    """The relay of both fact topics, the router and the recipients' writers."""
+    consume = partial(
+        consume_envelopes, sink=sink, service=SERVICE, max_bytes=settings.max_message_bytes
+    )
+    send_route = command_sender(topics.routing)
+
+    def writer(processor: Processor):
+        async def decide_one(env: codec.Envelope, event) -> None:
+            message = event.message
+            if processor.needs_redo_of(message.partition):
+                # After a crash, before the partition's first command: what its tables may
+                # have lost since the last committed offset (docs/credit.md explains).
+                committed = await committed_offsets(settings, app.conf.id)
+                key = (message.topic, message.partition)
+                processor.redo_partition(message.topic, message.partition, committed.get(key, 0))
+            await processor.handle(
+                env,
+                Source(message.topic, message.partition, message.offset),
+                codec.header(event.headers, codec.HEADER_TRACEPARENT),
+                system=True,
+                reply_to=codec.header(event.headers, HEADER_REPLY_TO),
+            )
+
+        return decide_one
+
+    async def relay(env: codec.Envelope, event) -> None:
+        traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
+        await send_route(to_route(event.value, env), traceparent)
+
+    route_guard = ContinuityGuard(settings, app.conf.id)
+    record_guard = ContinuityGuard(settings, app.conf.id)
+
+    @app.agent(topics.routing, name="notifications-router")
+    async def route(stream):
+        await consume(stream, handle=writer(router), continuity=route_guard)
+
+    @app.agent(topics.commands, name="notifications-recipients")
+    async def record(stream):
+        await consume(stream, handle=writer(recipients), continuity=record_guard)
+
+    @app.agent(topics.cases, name="notifications-cases-relay")
+    async def cases(stream):
+        await consume(stream, handle=relay)
+
+    @app.agent(topics.credit, name="notifications-credit-relay")
+    async def credit(stream):
+        await consume(stream, handle=relay)

@@ -88,10 +88,12 @@ def learn(directory: Directory, event: Message) -> None:
     read are copied before they change (a table's read cache hands out its own objects)."""
     match event:
         case S.CaseFiled():
+            known = directory.cases.get(event.case_id)  # enrolled first: its actions stay
             directory.cases[event.case_id] = CaseParties(
                 handling_bureau=event.handling_bureau,
                 submitting_bureau=event.submitting_bureau,
                 right_holder=event.report.right_holder.uscc,
+                action_ids=list(known.action_ids) if known else [],
             )
         case S.CaseTransferred():
             parties = replace(directory.cases.get(event.case_id) or CaseParties())

@@ -48,6 +48,9 @@ async def notifications(settings):
 @pytest.fixture
 async def as_bureau(notifications):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{notifications.grpc_port}") as channel:
+        # Lookups answer once the tables are recovered and what is derived from them rebuilt.
+        await eventually(lambda: _has(Caller(channel, OPERATOR), OPERATOR, 0))
+        await eventually(lambda: _has_subscriptions(Caller(channel, OPERATOR)))
         yield lambda bureau: Caller(channel, bureau)
 
 
@@ -96,9 +99,7 @@ async def _types(caller, recipient: str) -> list[str]:
     return [n.record.source_event_type for n in await _inbox(caller, recipient)]
 
 
-async def test_a_case_lifecycle_reaches_the_right_recipients_and_nobody_else(
-    settings, as_bureau
-):
+async def test_a_case_lifecycle_reaches_the_right_recipients_and_nobody_else(settings, as_bureau):
     operator = as_bureau(OPERATOR)
     launched = S.SpecialActionLaunched(
         action_id="A-1", lead_bureau="ipb-gd", participating_bureaus=["amr-sz"]
@@ -132,6 +133,16 @@ async def test_a_case_lifecycle_reaches_the_right_recipients_and_nobody_else(
         assert await _types(operator, nobody) == [], nobody
 
 
+async def _has_subscriptions(caller) -> bool:
+    try:
+        await caller.ListSubscriptions(N.ListSubscriptionsRequest())
+        return True
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.UNAVAILABLE:
+            raise
+        return False
+
+
 async def _has(caller, recipient: str, count: int) -> bool:
     try:
         return len(await _inbox(caller, recipient)) >= count
@@ -139,3 +150,156 @@ async def _has(caller, recipient: str, count: int) -> bool:
         if error.code() != grpc.StatusCode.UNAVAILABLE:  # a rebuild after the assignment
             raise
         return False
+
+
+def _case_facts(case_id: str, count: int) -> list[codec.Envelope]:
+    """A case filed to ipb-sz and ``count - 1`` evidence facts on it: ``count`` notifications
+    for ipb-sz, in order (one case, one partition)."""
+    filed = S.CaseFiled(
+        case_id=case_id,
+        submitting_bureau="monitor-cnipa",
+        handling_bureau="ipb-sz",
+        report=report(f"r-{case_id}", respondent_uscc=RESPONDENT),
+    )
+    more = [
+        fact(S.CaseAccepted(case_id=case_id, by_bureau="ipb-sz"), case_id) for _ in range(count - 1)
+    ]
+    return [fact(filed, case_id), *more]
+
+
+async def _take(stream, count: int) -> list[N.Notification]:
+    taken = []
+    async for notification in stream:
+        taken.append(notification)
+        if len(taken) == count:
+            break
+    return taken
+
+
+async def test_a_stream_resumes_after_a_disconnect_with_no_gap_and_no_duplicate(
+    settings, as_bureau
+):
+    bureau = as_bureau("ipb-sz")
+    produce_envelopes(settings, CASES, _case_facts("C-10", 5))
+    first = bureau.Subscribe(N.SubscribeRequest(after_cursor=0))
+    taken = await asyncio.wait_for(_take(first, 3), 30)
+    first.cancel()  # the client goes away after the third
+    assert [n.record.sequence for n in taken] == [1, 2, 3]
+
+    produce_envelopes(settings, CASES, _case_facts("C-11", 4))  # while nobody listens
+    again = bureau.Subscribe(N.SubscribeRequest(after_cursor=taken[-1].record.sequence))
+    rest = await asyncio.wait_for(_take(again, 6), 30)
+    assert [n.record.sequence for n in rest] == [4, 5, 6, 7, 8, 9]
+    # Live: a fact produced while the stream is open arrives on it.
+    produce_envelopes(settings, CASES, _case_facts("C-12", 1))
+    live = await asyncio.wait_for(_take(again, 1), 30)
+    again.cancel()
+    assert live[0].record.sequence == 10 and live[0].record.subject_key == "C-12"
+    ids = [n.record.notification_id for n in taken + rest + live]
+    assert len(set(ids)) == 10
+    assert [n.record.source_event_type for n in rest[:2]] == ["CaseAccepted", "CaseAccepted"]
+
+
+async def test_the_inbox_pages_and_acknowledges(settings, as_bureau):
+    bureau = as_bureau("ipb-sz")
+    produce_envelopes(settings, CASES, _case_facts("C-20", 5))
+    await eventually(lambda: _has(bureau, "ipb-sz", 5))
+    page = await bureau.ListNotifications(N.ListNotificationsRequest(page={"page_size": 2}))
+    assert [n.record.sequence for n in page.notifications] == [5, 4]  # newest first
+    rest = await bureau.ListNotifications(
+        N.ListNotificationsRequest(page={"page_size": 10, "page_token": page.next_page_token})
+    )
+    assert [n.record.sequence for n in rest.notifications] == [3, 2, 1]
+    assert not rest.next_page_token
+
+    chosen = [n.record.notification_id for n in page.notifications]
+    acked = await bureau.Acknowledge(N.AcknowledgeRequest(notification_ids=[*chosen, "N-unknown"]))
+    assert acked.acknowledged == 2
+    again = await bureau.Acknowledge(N.AcknowledgeRequest(notification_ids=chosen))
+    assert again.acknowledged == 0  # read already
+    unread = await bureau.ListNotifications(N.ListNotificationsRequest(unread_only=True))
+    assert [n.record.sequence for n in unread.notifications] == [3, 2, 1]
+    with pytest.raises(grpc.aio.AioRpcError) as too_many:
+        await bureau.Acknowledge(N.AcknowledgeRequest(notification_ids=["x"] * 1001))
+    assert too_many.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_bureau_reaches_only_its_own_notifications(settings, as_bureau):
+    produce_envelopes(settings, CASES, _case_facts("C-30", 1))
+    await eventually(lambda: _has(as_bureau(OPERATOR), "ipb-sz", 1))
+    other = as_bureau("ipb-gd")
+    for call in (
+        lambda: other.ListNotifications(N.ListNotificationsRequest(recipient="ipb-sz")),
+        lambda: other.Acknowledge(N.AcknowledgeRequest(recipient="ipb-sz")),
+        lambda: other.ListSubscriptions(N.ListSubscriptionsRequest(recipient="ipb-sz")),
+        lambda: other.PutSubscription(N.Subscription(recipient="ipb-sz")),
+        lambda: _take(other.Subscribe(N.SubscribeRequest(recipient="ipb-sz")), 1),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call()
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "only its own" in refused.value.details()
+    assert await _types(other, "ipb-gd") == []
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await as_bureau("nobody").ListNotifications(N.ListNotificationsRequest())
+    assert unknown.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await as_bureau(OPERATOR).ListNotifications(
+            N.ListNotificationsRequest(recipient="not a recipient")
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_subscriptions_add_recipients_and_survive_as_state(settings, as_bureau):
+    customs = as_bureau("customs-gz")
+    kept = await customs.PutSubscription(
+        N.Subscription(
+            filter=N.SubscriptionFilter(entities=[RESPONDENT], event_types=["CaseFiled"]),
+            channels=[N.CHANNEL_STREAM],
+        )
+    )
+    assert kept.recipient == "customs-gz" and kept.subscription_id.startswith("S-")
+    assert not kept.webhook_secret  # no webhook
+    listed = await customs.ListSubscriptions(N.ListSubscriptionsRequest())
+    assert [s.subscription_id for s in listed.subscriptions] == [kept.subscription_id]
+
+    produce_envelopes(settings, CASES, _case_facts("C-40", 2))  # filed, then accepted
+    await eventually(lambda: _has(customs, "customs-gz", 1))
+    inbox = await _inbox(customs, "customs-gz")
+    assert [(n.record.source_event_type, n.record.reason) for n in inbox] == [
+        ("CaseFiled", kept.subscription_id)
+    ]
+
+    await customs.DeleteSubscription(
+        N.DeleteSubscriptionRequest(subscription_id=kept.subscription_id)
+    )
+    assert not (await customs.ListSubscriptions(N.ListSubscriptionsRequest())).subscriptions
+    with pytest.raises(grpc.aio.AioRpcError) as gone:
+        await customs.DeleteSubscription(
+            N.DeleteSubscriptionRequest(subscription_id=kept.subscription_id)
+        )
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("subscription", "field"),
+    [
+        (N.Subscription(filter=N.SubscriptionFilter(event_types=["CaseFiledd"])), "event_types"),
+        (N.Subscription(filter=N.SubscriptionFilter(case_ids=[""])), "case_ids"),
+        (N.Subscription(channels=[N.CHANNEL_WEBHOOK]), "webhook_url"),
+        (
+            N.Subscription(channels=[N.CHANNEL_WEBHOOK], webhook_url="http://127.0.0.1:9/hook"),
+            "webhook_url",
+        ),
+        (
+            N.Subscription(channels=[N.CHANNEL_WEBHOOK], webhook_url="https://169.254.169.254/x"),
+            "webhook_url",
+        ),
+        (N.Subscription(subscription_id="../../etc"), "subscription_id"),
+    ],
+)
+async def test_a_bad_subscription_is_refused_with_the_field(as_bureau, subscription, field):
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await as_bureau("customs-gz").PutSubscription(subscription)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in refused.value.details()

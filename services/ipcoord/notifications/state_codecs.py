@@ -17,9 +17,14 @@ ROUTER_CODECS: dict[str, TableCodec] = {
             submitting_bureau=p.submitting_bureau,
             right_holder=p.right_holder,
             action_ids=p.action_ids,
+            respondents=p.respondents,
         ),
         lambda r: CaseParties(
-            r.handling_bureau, r.submitting_bureau, r.right_holder, list(r.action_ids)
+            r.handling_bureau,
+            r.submitting_bureau,
+            r.right_holder,
+            list(r.action_ids),
+            list(r.respondents),
         ),
     ),
     "actions": TableCodec(

@@ -33,6 +33,7 @@ from ipcoord.v1 import notifications_pb2 as N
 # a value rewritten on every change must stay far below a Kafka record.
 ACTIONS_PER_CASE_KEPT = 50
 BUREAUS_PER_ACTION_KEPT = 200
+RESPONDENTS_PER_CASE_KEPT = 20
 
 
 @dataclass
@@ -41,6 +42,7 @@ class CaseParties:
     submitting_bureau: str = ""
     right_holder: str = ""  # USCC
     action_ids: list[str] = field(default_factory=list)
+    respondents: list[str] = field(default_factory=list)  # USCCs
 
 
 @dataclass
@@ -94,6 +96,9 @@ def learn(directory: Directory, event: Message) -> None:
                 submitting_bureau=event.submitting_bureau,
                 right_holder=event.report.right_holder.uscc,
                 action_ids=list(known.action_ids) if known else [],
+                respondents=_unique(r.entity.uscc for r in event.report.respondents)[
+                    :RESPONDENTS_PER_CASE_KEPT
+                ],
             )
         case S.CaseTransferred():
             parties = replace(directory.cases.get(event.case_id) or CaseParties())
@@ -209,7 +214,10 @@ def about_of(directory: Directory, event: Message) -> About:
     actions = set(parties.action_ids if parties else ())
     if getattr(event, "action_id", ""):
         actions.add(event.action_id)
-    entities = set()
+    # A case's facts are about its right holder and its respondents.
+    entities = set(parties.respondents if parties else ())
+    if parties is not None and parties.right_holder:
+        entities.add(parties.right_holder)
     entity = getattr(event, "entity", None)
     if entity is not None and entity.uscc:
         entities.add(entity.uscc)

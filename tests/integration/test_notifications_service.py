@@ -17,9 +17,9 @@ from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import notifications_pb2 as N
 from ipcoord.v1 import notifications_pb2_grpc
 from support.kafka import eventually, produce_envelopes
-from support.reports import RIGHT_HOLDER, report, uscc
+from support.notifications import RESPONDENT, case_facts, fact
+from support.reports import RIGHT_HOLDER, report
 
-RESPONDENT = uscc(41)
 OPERATOR = "cnipa"
 
 
@@ -52,10 +52,6 @@ async def as_bureau(notifications):
         await eventually(lambda: _has(Caller(channel, OPERATOR), OPERATOR, 0))
         await eventually(lambda: _has_subscriptions(Caller(channel, OPERATOR)))
         yield lambda bureau: Caller(channel, bureau)
-
-
-def fact(body, key: str) -> codec.Envelope:
-    return codec.envelope(body, producer_bureau="ipcoord-intake", subject_key=key)
 
 
 def _lifecycle() -> list[tuple[object, codec.Envelope]]:
@@ -152,21 +148,6 @@ async def _has(caller, recipient: str, count: int) -> bool:
         return False
 
 
-def _case_facts(case_id: str, count: int) -> list[codec.Envelope]:
-    """A case filed to ipb-sz and ``count - 1`` evidence facts on it: ``count`` notifications
-    for ipb-sz, in order (one case, one partition)."""
-    filed = S.CaseFiled(
-        case_id=case_id,
-        submitting_bureau="monitor-cnipa",
-        handling_bureau="ipb-sz",
-        report=report(f"r-{case_id}", respondent_uscc=RESPONDENT),
-    )
-    more = [
-        fact(S.CaseAccepted(case_id=case_id, by_bureau="ipb-sz"), case_id) for _ in range(count - 1)
-    ]
-    return [fact(filed, case_id), *more]
-
-
 async def _take(stream, count: int) -> list[N.Notification]:
     taken = []
     async for notification in stream:
@@ -180,18 +161,18 @@ async def test_a_stream_resumes_after_a_disconnect_with_no_gap_and_no_duplicate(
     settings, as_bureau
 ):
     bureau = as_bureau("ipb-sz")
-    produce_envelopes(settings, CASES, _case_facts("C-10", 5))
+    produce_envelopes(settings, CASES, case_facts("C-10", 5))
     first = bureau.Subscribe(N.SubscribeRequest(after_cursor=0))
     taken = await asyncio.wait_for(_take(first, 3), 30)
     first.cancel()  # the client goes away after the third
     assert [n.record.sequence for n in taken] == [1, 2, 3]
 
-    produce_envelopes(settings, CASES, _case_facts("C-11", 4))  # while nobody listens
+    produce_envelopes(settings, CASES, case_facts("C-11", 4))  # while nobody listens
     again = bureau.Subscribe(N.SubscribeRequest(after_cursor=taken[-1].record.sequence))
     rest = await asyncio.wait_for(_take(again, 6), 30)
     assert [n.record.sequence for n in rest] == [4, 5, 6, 7, 8, 9]
     # Live: a fact produced while the stream is open arrives on it.
-    produce_envelopes(settings, CASES, _case_facts("C-12", 1))
+    produce_envelopes(settings, CASES, case_facts("C-12", 1))
     live = await asyncio.wait_for(_take(again, 1), 30)
     again.cancel()
     assert live[0].record.sequence == 10 and live[0].record.subject_key == "C-12"
@@ -202,7 +183,7 @@ async def test_a_stream_resumes_after_a_disconnect_with_no_gap_and_no_duplicate(
 
 async def test_the_inbox_pages_and_acknowledges(settings, as_bureau):
     bureau = as_bureau("ipb-sz")
-    produce_envelopes(settings, CASES, _case_facts("C-20", 5))
+    produce_envelopes(settings, CASES, case_facts("C-20", 5))
     await eventually(lambda: _has(bureau, "ipb-sz", 5))
     page = await bureau.ListNotifications(N.ListNotificationsRequest(page={"page_size": 2}))
     assert [n.record.sequence for n in page.notifications] == [5, 4]  # newest first
@@ -225,7 +206,7 @@ async def test_the_inbox_pages_and_acknowledges(settings, as_bureau):
 
 
 async def test_a_bureau_reaches_only_its_own_notifications(settings, as_bureau):
-    produce_envelopes(settings, CASES, _case_facts("C-30", 1))
+    produce_envelopes(settings, CASES, case_facts("C-30", 1))
     await eventually(lambda: _has(as_bureau(OPERATOR), "ipb-sz", 1))
     other = as_bureau("ipb-gd")
     for call in (
@@ -263,7 +244,7 @@ async def test_subscriptions_add_recipients_and_survive_as_state(settings, as_bu
     listed = await customs.ListSubscriptions(N.ListSubscriptionsRequest())
     assert [s.subscription_id for s in listed.subscriptions] == [kept.subscription_id]
 
-    produce_envelopes(settings, CASES, _case_facts("C-40", 2))  # filed, then accepted
+    produce_envelopes(settings, CASES, case_facts("C-40", 2))  # filed, then accepted
     await eventually(lambda: _has(customs, "customs-gz", 1))
     inbox = await _inbox(customs, "customs-gz")
     assert [(n.record.source_event_type, n.record.reason) for n in inbox] == [

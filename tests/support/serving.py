@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 GRPC_SERVICE = {
     "intake": "ipcoord.v1.CaseIntake",
     "credit": "ipcoord.v1.CreditRecords",
+    "notifications": "ipcoord.v1.Notifications",
 }
 
 

@@ -6,17 +6,19 @@ one bureau cannot read another's inbox or follow its stream."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import grpc
 import pytest
 from ipcoord.notifications.main import build
+from ipcoord.notifications.replay import rebuilt
 from ipcoord.platform import codec
-from ipcoord.platform.topics import CASES, CREDIT
+from ipcoord.platform.topics import CASES, CREDIT, NOTIFICATIONS
 from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import notifications_pb2 as N
 from ipcoord.v1 import notifications_pb2_grpc
-from support.kafka import eventually, produce_envelopes
+from support.kafka import eventually, produce_envelopes, read_envelopes
 from support.notifications import RESPONDENT, case_facts, fact
 from support.reports import RIGHT_HOLDER, report
 
@@ -284,3 +286,38 @@ async def test_a_bad_subscription_is_refused_with_the_field(as_bureau, subscript
         await as_bureau("customs-gz").PutSubscription(subscription)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in refused.value.details()
+
+
+async def test_state_rebuilt_from_the_log_equals_live_state(settings, notifications, as_bureau):
+    operator, customs = as_bureau(OPERATOR), as_bureau("customs-gz")
+    launched = S.SpecialActionLaunched(
+        action_id="A-1", lead_bureau="ipb-gd", participating_bureaus=["amr-sz"]
+    )
+    produce_envelopes(settings, CASES, [fact(launched, "A-1")])
+    await eventually(lambda: _has(operator, "amr-sz", 1))
+    kept = await customs.PutSubscription(
+        N.Subscription(filter=N.SubscriptionFilter(action_ids=["A-1"]))
+    )
+    gone = await customs.PutSubscription(N.Subscription(subscription_id="S-gone"))
+    await customs.DeleteSubscription(N.DeleteSubscriptionRequest(subscription_id="S-gone"))
+    produce_envelopes(settings, CASES, [env for spec, env in _lifecycle() if spec is CASES])
+    produce_envelopes(settings, CREDIT, [env for spec, env in _lifecycle() if spec is CREDIT])
+    await eventually(lambda: _has(operator, "mof", 1))
+    await eventually(lambda: _has(operator, "customs-gz", 2))  # enrolled, decided
+    first = (await _inbox(customs, "customs-gz"))[0].record.notification_id
+    await customs.Acknowledge(N.AcknowledgeRequest(notification_ids=[first]))
+    assert kept.subscription_id != gone.subscription_id
+    # Each call returned after its facts were acknowledged; the produced facts were routed.
+
+    router_state, recipients = rebuilt(
+        read_envelopes(settings, CASES) + read_envelopes(settings, CREDIT),
+        read_envelopes(settings, NOTIFICATIONS),
+    )
+    for live, again in (
+        (notifications.router_state, router_state),
+        (notifications.recipients, recipients),
+    ):
+        for name in (f.name for f in dataclasses.fields(again)):
+            assert dict(getattr(live, name).items()) == dict(getattr(again, name)), name
+    assert len(recipients.notifications) == 15  # 13 by the default rules, 2 subscribed
+    assert set(router_state.subscription_owner) == {kept.subscription_id}

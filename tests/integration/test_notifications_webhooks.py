@@ -167,3 +167,34 @@ async def test_a_dead_endpoint_does_not_hold_up_a_live_one(settings, stub):
         assert len(set(ids)) == 10
     finally:
         await asyncio.gather(live.stop(), dead.stop())
+
+
+async def test_a_restart_resumes_pending_deliveries(settings):
+    local = settings.model_copy(
+        update={"webhook_allowed_networks": (ipaddress.ip_network("127.0.0.0/8"),)}
+    )
+    patient = RetrySchedule(first_delay_s=600, max_delay_s=600, max_attempts=5)
+    receiver = Receiver(failures=1)  # down at first; up once the service has restarted
+    await receiver.start()
+    first = await build(local, retry=patient)
+    await first.handle.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{first.grpc_port}") as channel:
+            await _register(notifications_pb2_grpc.NotificationsStub(channel), "amr-sh", receiver)
+        produce_envelopes(settings, CASES, case_facts("C-70", 1, handling="amr-sh"))
+        await eventually(lambda: receiver.attempts == 1)  # failed; next try in ten minutes
+    finally:
+        await first.handle.stop()
+    again = await build(local, retry=patient)
+    await again.handle.start()
+    try:
+        await eventually(lambda: receiver.received, timeout_s=30)  # resumed at once
+        assert receiver.received[0]["data"]["record"]["recipient"] == "amr-sh"
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{again.grpc_port}") as channel:
+            stub = notifications_pb2_grpc.NotificationsStub(channel)
+            await eventually(
+                lambda: _is(stub, "amr-sh", [(N.DELIVERY_STATE_DELIVERED, 1)]), timeout_s=30
+            )
+    finally:
+        await again.handle.stop()
+        await receiver.stop()

@@ -242,16 +242,22 @@ async def build(settings: Settings, *, retry: RetrySchedule | None = None) -> No
     )
     routing_ownership.connect(app)
 
-    def resume_deliveries() -> None:
+    resuming: set[asyncio.Task] = set()
+
+    async def resume_deliveries() -> None:
+        # Faust sends on_rebalance_complete before it seeks and resumes the streams; the
+        # ownership counts only once the rebalance has ended.
+        while app.rebalancing:
+            await asyncio.sleep(0.1)
         resumed = deliverer.resume_pending()
         if resumed:
             log.info("pending webhooks resumed", extra={"count": resumed})
 
     @app.on_rebalance_complete.connect
     def _after_rebalance(sender, **kwargs) -> None:
-        # Once every handler of the signal has run (the ownerships' included): the tables are
-        # recovered and this replica's partitions known.
-        asyncio.get_running_loop().call_soon(resume_deliveries)
+        task = asyncio.ensure_future(resume_deliveries())
+        resuming.add(task)
+        task.add_done_callback(resuming.discard)
 
     def ready_with(ownership: PartitionOwnership, processor: Processor) -> Callable[[int], bool]:
         def ready(partition: int) -> bool:

@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 run_dir="$root/var/run"
 bin="$root/.venv/bin"
-services=(intake)
+services=(intake credit notifications)
 mkdir -p "$run_dir"
 export IPCOORD_INSECURE_DEV_IDENTITY="${IPCOORD_INSECURE_DEV_IDENTITY:-true}"
 export IPCOORD_DATA_DIR="${IPCOORD_DATA_DIR:-$root/var/ipcoord}"

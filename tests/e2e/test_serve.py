@@ -20,7 +20,11 @@ from support.serving import free_port
 
 @pytest.mark.parametrize(
     ("service", "grpc_service"),
-    [("intake", "ipcoord.v1.CaseIntake"), ("credit", "ipcoord.v1.CreditRecords")],
+    [
+        ("intake", "ipcoord.v1.CaseIntake"),
+        ("credit", "ipcoord.v1.CreditRecords"),
+        ("notifications", "ipcoord.v1.Notifications"),
+    ],
 )
 async def test_serve_health_and_reflection(settings, tmp_path, service, grpc_service):
     port = free_port()

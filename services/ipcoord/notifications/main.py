@@ -247,7 +247,7 @@ async def build(settings: Settings, *, retry: RetrySchedule | None = None) -> No
     async def resume_deliveries() -> None:
         # Faust sends on_rebalance_complete before it seeks and resumes the streams; the
         # ownership counts only once the rebalance has ended.
-        while app.rebalancing:
+        while app.rebalancing:  # noqa: ASYNC110 - Faust signals no end of a rebalance
             await asyncio.sleep(0.1)
         resumed = deliverer.resume_pending()
         if resumed:

@@ -3,6 +3,14 @@
 python bench/load.py submissions BOOTSTRAP TOPIC COUNT     pre-load submissions (kafka-python)
 python bench/load.py listings BOOTSTRAP TOPIC COUNT        pre-load credit commands listing
     COUNT entities (one RecordDishonesty each of a behaviour that lists at once)
+python bench/load.py decisions BOOTSTRAP TOPIC COUNT      pre-load COUNT CaseDecided facts
+    (ipcoord.cases.v1), each for one of RIGHT_HOLDERS right holders
+python bench/load.py decisions-rate BOOTSTRAP TOPIC RATE SECONDS
+    the same at RATE facts per second, each stamped with the time it is sent
+python bench/load.py subscribers TARGET SECONDS
+    a webhook receiver on port 0 (its URL printed first), then one Subscribe stream per right
+    holder (as the operator cnipa) from the latest notification on; after SECONDS prints a
+    JSON line: per channel, how many arrived and p50/p99 from the fact's time to receipt
 python bench/load.py grpc TARGET METHOD SECONDS CONCURRENCY KEYS_FILE
     unary calls with raw request bytes (one per line of KEYS_FILE, hex) for SECONDS at
     CONCURRENCY (closed loop: the most the server gives); prints a JSON line: calls, errors,
@@ -53,6 +61,102 @@ def listings(count: int) -> list[codec.Envelope]:
         )
         out.append(command(body, actor="cnipa", key=entity))
     return out
+
+
+RIGHT_HOLDERS = [uscc(3_000_000 + n) for n in range(50)]
+
+
+def decision(i: int) -> codec.Envelope:
+    """A case decided: a notification for its right holder (and for any subscriber)."""
+    from ipcoord.v1 import intake_pb2 as S
+
+    case_id = f"BN-{i}"
+    decided = S.CaseDecided(
+        case_id=case_id,
+        by_bureau="ipb-sz",
+        right_holder={"uscc": RIGHT_HOLDERS[i % len(RIGHT_HOLDERS)]},
+        decision=S.Decision(infringement_established=False),
+    )
+    return codec.envelope(decided, producer_bureau="ipcoord-intake", subject_key=case_id)
+
+
+def _decisions_at_rate(bootstrap: str, topic: str, rate: float, seconds: float) -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=0)
+    producer.partitions_for(topic)  # connected, with the topic's metadata, before the clock runs
+    started = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        env = decision(1_000_000 + i)  # stamped now
+        producer.send(
+            topic, key=env.subject_key.encode(), value=codec.encode(env), headers=codec.headers(env)
+        )
+    producer.flush()
+    producer.close()
+
+
+async def _subscribers(target: str, seconds: float) -> None:
+    """Every notification's delay from its fact's time (occurred_at) to its arrival here, on
+    the streams of the right holders and at the webhook receiver."""
+    from datetime import datetime
+
+    import grpc
+    from aiohttp import web
+    from ipcoord.v1 import notifications_pb2 as N
+    from ipcoord.v1 import notifications_pb2_grpc
+
+    delays: dict[str, list[float]] = {"stream": [], "webhook": []}
+
+    async def hook(request: web.Request) -> web.Response:
+        payload = await request.json()
+        at = datetime.fromisoformat(payload["data"]["record"]["occurredAt"].replace("Z", "+00:00"))
+        delays["webhook"].append(time.time() - at.timestamp())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    print(f"http://127.0.0.1:{runner.addresses[0][1]}/hook", flush=True)
+    operator = (("x-ipcoord-bureau", "cnipa"),)
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = notifications_pb2_grpc.NotificationsStub(channel)
+
+        async def follow(recipient: str) -> None:
+            page = await stub.ListNotifications(
+                N.ListNotificationsRequest(recipient=recipient, page={"page_size": 1}),
+                metadata=operator,
+            )
+            cursor = page.notifications[0].record.sequence if page.notifications else 0
+            stream = stub.Subscribe(
+                N.SubscribeRequest(recipient=recipient, after_cursor=cursor), metadata=operator
+            )
+            async for notification in stream:
+                occurred = notification.record.occurred_at
+                delays["stream"].append(time.time() - occurred.seconds - occurred.nanos / 1e9)
+
+        streams = [asyncio.ensure_future(follow(r)) for r in RIGHT_HOLDERS]
+        print("following", flush=True)
+        await asyncio.sleep(seconds)
+        for stream in streams:
+            stream.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+    await runner.cleanup()
+    print(json.dumps({channel: _summary(found) for channel, found in delays.items()}))
+
+
+def _summary(delays: list[float]) -> dict:
+    delays = sorted(delays)
+
+    def pct(p: float) -> float | None:
+        return delays[min(len(delays) - 1, int(p * len(delays)))] * 1000 if delays else None
+
+    return {"received": len(delays), "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
 
 
 def _preload(bootstrap: str, topic: str, envelopes: list[codec.Envelope]) -> None:
@@ -194,6 +298,12 @@ if __name__ == "__main__":
     elif kind in ("submissions", "listings"):
         made = submissions if kind == "submissions" else listings
         _preload(args[0], args[1], made(int(args[2])))
+    elif kind == "decisions":
+        _preload(args[0], args[1], [decision(i) for i in range(int(args[2]))])
+    elif kind == "decisions-rate":
+        _decisions_at_rate(args[0], args[1], float(args[2]), float(args[3]))
+    elif kind == "subscribers":
+        asyncio.run(_subscribers(args[0], float(args[1])))
     else:
         target, method, seconds, load, keys_file = args
         with open(keys_file) as f:

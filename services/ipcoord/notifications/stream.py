@@ -135,7 +135,10 @@ def register_agents(
     consume = partial(
         consume_envelopes, sink=sink, service=SERVICE, max_bytes=settings.max_message_bytes
     )
-    send_route = command_sender(topics.routing)
+    # Not waiting for each ack: one relay reads every partition of a topic in turn, and a
+    # wait per record would queue the next ones behind it. Faust flushes the producer before
+    # it commits the offsets, and a send the broker refuses stops the process uncommitted.
+    send_route = command_sender(topics.routing, wait=False)
 
     def writer(processor: Processor):
         async def decide_one(env: codec.Envelope, event) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import faust
 
 from ipcoord.platform import codec
+from ipcoord.platform.failstop import fail_stop
 
 
 def fact_publisher(topic: faust.TopicT):
@@ -23,8 +24,11 @@ def fact_publisher(topic: faust.TopicT):
     return publish
 
 
-def command_sender(topic: faust.TopicT) -> Callable[..., Awaitable[None]]:
-    """Puts a command on ``topic`` and returns once the broker has it."""
+def command_sender(topic: faust.TopicT, *, wait: bool = True) -> Callable[..., Awaitable[None]]:
+    """Puts a command on ``topic`` and returns once the broker has it; with ``wait`` False,
+    once it is handed to the producer (for a relay inside a Faust agent: Faust flushes the
+    producer before it commits the record's offset, and a send the broker refuses for good
+    stops the process uncommitted, so the record is read again)."""
 
     async def send(
         env: codec.Envelope,
@@ -36,9 +40,19 @@ def command_sender(topic: faust.TopicT) -> Callable[..., Awaitable[None]]:
         ack = await topic.send(
             key=env.subject_key.encode(), value=codec.encode(env), headers=headers
         )
-        await ack
+        if wait:
+            await ack
+        else:
+            ack.add_done_callback(_fail_stop_if_refused)
 
     return send
+
+
+def _fail_stop_if_refused(ack) -> None:
+    if ack.cancelled():
+        fail_stop(RuntimeError("a relayed command's send was cancelled"))
+    elif ack.exception() is not None:
+        fail_stop(ack.exception())
 
 
 def reply_sender(topic: faust.TopicT):

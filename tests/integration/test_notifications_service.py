@@ -321,3 +321,16 @@ async def test_state_rebuilt_from_the_log_equals_live_state(settings, notificati
             assert dict(getattr(live, name).items()) == dict(getattr(again, name)), name
     assert len(recipients.notifications) == 15  # 13 by the default rules, 2 subscribed
     assert set(router_state.subscription_owner) == {kept.subscription_id}
+
+
+async def test_a_fact_delivered_twice_is_one_notification(settings, as_bureau):
+    bureau = as_bureau("ipb-sz")
+    facts = case_facts("C-80", 2)
+    produce_envelopes(settings, CASES, facts)
+    produce_envelopes(settings, CASES, facts[:1])  # the filing again, as after a crash upstream
+    produce_envelopes(settings, CASES, case_facts("C-81", 1))  # a later one, to wait for
+    await eventually(lambda: _has(bureau, "ipb-sz", 3))
+    await asyncio.sleep(1)
+    inbox = await _inbox(bureau, "ipb-sz")
+    assert [n.record.subject_key for n in inbox] == ["C-80", "C-80", "C-81"]
+    assert len({n.record.source_event_id for n in inbox}) == 3

@@ -23,12 +23,10 @@ from ipcoord.platform.continuity import ContinuityGuard
 from ipcoord.platform.deadletter import DeadLetterSink
 from ipcoord.platform.faust_app import consume_envelopes
 from ipcoord.platform.ids import derived_event_id
-from ipcoord.platform.journal import Source
-from ipcoord.platform.offsets import committed_offsets
-from ipcoord.platform.request_reply import HEADER_REPLY_TO
 from ipcoord.platform.sending import command_sender
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.topics import CREDIT_COMMANDS
+from ipcoord.platform.writer import partitioned_writer
 from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import intake_pb2
 
@@ -186,22 +184,11 @@ def register_agents(
     send_command = command_sender(topics.commands)
     continuity = ContinuityGuard(settings, app.conf.id)
 
+    write = partitioned_writer(processor, settings, app.conf.id)
+
     async def decide_one(env: codec.Envelope, event) -> None:
-        message = event.message
-        _check_routed(env, message.partition)
-        if processor.needs_redo_of(message.partition):
-            # After a crash, before the partition's first command: what its tables may have
-            # lost since the last committed offset (inside its own event: see docs/credit.md).
-            committed = await committed_offsets(settings, app.conf.id)
-            key = (message.topic, message.partition)
-            processor.redo_partition(message.topic, message.partition, committed.get(key, 0))
-        await processor.handle(
-            env,
-            Source(message.topic, message.partition, message.offset),
-            codec.header(event.headers, codec.HEADER_TRACEPARENT),
-            system=True,
-            reply_to=codec.header(event.headers, HEADER_REPLY_TO),
-        )
+        _check_routed(env, event.message.partition)
+        await write(env, event)
 
     async def relay_intake(env: codec.Envelope, event) -> None:
         for made in from_intake(env):

@@ -19,12 +19,10 @@ from ipcoord.platform.continuity import ContinuityGuard
 from ipcoord.platform.deadletter import DeadLetterSink
 from ipcoord.platform.faust_app import consume_envelopes
 from ipcoord.platform.ids import derived_event_id
-from ipcoord.platform.journal import Source
-from ipcoord.platform.offsets import committed_offsets
 from ipcoord.platform.processor import Processor
-from ipcoord.platform.request_reply import HEADER_REPLY_TO
 from ipcoord.platform.sending import command_sender
 from ipcoord.platform.settings import Settings
+from ipcoord.platform.writer import partitioned_writer
 from ipcoord.v1 import notifications_pb2 as N
 
 SYSTEM_ACTOR = "ipcoord-notifications"
@@ -140,39 +138,22 @@ def register_agents(
     # it commits the offsets, and a send the broker refuses stops the process uncommitted.
     send_route = command_sender(topics.routing, wait=False)
 
-    def writer(processor: Processor):
-        async def decide_one(env: codec.Envelope, event) -> None:
-            message = event.message
-            if processor.needs_redo_of(message.partition):
-                # After a crash, before the partition's first command: what its tables may
-                # have lost since the last committed offset (docs/credit.md explains).
-                committed = await committed_offsets(settings, app.conf.id)
-                key = (message.topic, message.partition)
-                processor.redo_partition(message.topic, message.partition, committed.get(key, 0))
-            await processor.handle(
-                env,
-                Source(message.topic, message.partition, message.offset),
-                codec.header(event.headers, codec.HEADER_TRACEPARENT),
-                system=True,
-                reply_to=codec.header(event.headers, HEADER_REPLY_TO),
-            )
-
-        return decide_one
-
     async def relay(env: codec.Envelope, event) -> None:
         traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
         await send_route(to_route(event.value, env), traceparent)
 
+    route_one = partitioned_writer(router, settings, app.conf.id)
+    record_one = partitioned_writer(recipients, settings, app.conf.id)
     route_guard = ContinuityGuard(settings, app.conf.id)
     record_guard = ContinuityGuard(settings, app.conf.id)
 
     @app.agent(topics.routing, name="notifications-router")
     async def route(stream):
-        await consume(stream, handle=writer(router), continuity=route_guard)
+        await consume(stream, handle=route_one, continuity=route_guard)
 
     @app.agent(topics.commands, name="notifications-recipients")
     async def record(stream):
-        await consume(stream, handle=writer(recipients), continuity=record_guard)
+        await consume(stream, handle=record_one, continuity=record_guard)
 
     @app.agent(topics.cases, name="notifications-cases-relay")
     async def cases(stream):

@@ -1,0 +1,38 @@
+"""One record of a single writer's command topic, as a Faust agent hands it over: the
+partition's redo first after a crash, then the processor (platform/processor.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from ipcoord.platform import codec
+from ipcoord.platform.journal import Source
+from ipcoord.platform.offsets import committed_offsets
+from ipcoord.platform.processor import Processor
+from ipcoord.platform.request_reply import HEADER_REPLY_TO
+from ipcoord.platform.settings import Settings
+
+EnvelopeHandler = Callable[[codec.Envelope, object], Awaitable[None]]
+
+
+def partitioned_writer(processor: Processor, settings: Settings, group_id: str) -> EnvelopeHandler:
+    """The handler of a writer whose tables are partitioned like its input topic."""
+
+    async def decide_one(env: codec.Envelope, event) -> None:
+        message = event.message
+        if processor.needs_redo_of(message.partition):
+            # After a crash, before the partition's first command: what its tables may have
+            # lost since the last committed offset, inside an event of that partition, so
+            # that the changelog records go to it (docs/credit.md, "What survives a crash").
+            committed = await committed_offsets(settings, group_id)
+            key = (message.topic, message.partition)
+            processor.redo_partition(message.topic, message.partition, committed.get(key, 0))
+        await processor.handle(
+            env,
+            Source(message.topic, message.partition, message.offset),
+            codec.header(event.headers, codec.HEADER_TRACEPARENT),
+            system=True,
+            reply_to=codec.header(event.headers, HEADER_REPLY_TO),
+        )
+
+    return decide_one

@@ -19,10 +19,10 @@ from ipcoord.credit.processor import CreditProcessor
 from ipcoord.credit.state import online_subject, uscc_of_listing
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
+from ipcoord.platform.commands import command_envelope
 from ipcoord.platform.continuity import ContinuityGuard
 from ipcoord.platform.deadletter import DeadLetterSink
 from ipcoord.platform.faust_app import consume_envelopes
-from ipcoord.platform.ids import derived_event_id
 from ipcoord.platform.sending import command_sender
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.topics import CREDIT_COMMANDS
@@ -47,25 +47,8 @@ class CreditTopics:
 def command(
     body, *, actor: str, key: str, cause: codec.Envelope | None = None, at=None, n: int = 0
 ):
-    """A CreditCommand envelope. A relayed record's command takes an id derived from the
-    record's (the ``n``-th command made of it), so a relay repeated after a crash is a
-    redelivery to the writer's journal."""
-    wrapped = C.CreditCommand()
-    field = next(
-        f.name
-        for f in C.CreditCommand.DESCRIPTOR.oneofs_by_name["command"].fields
-        if f.message_type.full_name == body.DESCRIPTOR.full_name
-    )
-    getattr(wrapped, field).CopyFrom(body)
-    return codec.envelope(
-        wrapped,
-        producer_bureau=actor,
-        subject_key=key,
-        occurred_at=at if at is not None else (codec.occurred_at(cause) if cause else None),
-        event_id=derived_event_id(cause.event_id, n) if cause is not None else None,
-        correlation_id=(cause.correlation_id or cause.event_id) if cause is not None else "",
-        causation_id=cause.event_id if cause is not None else "",
-    )
+    """A CreditCommand envelope (platform/commands.py)."""
+    return command_envelope(C.CreditCommand, body, actor=actor, key=key, cause=cause, at=at, n=n)
 
 
 def from_intake(env: codec.Envelope) -> list[codec.Envelope]:

@@ -6,6 +6,7 @@ wakes its streams and its webhooks once the broker has it). Thin by design."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -15,10 +16,10 @@ from google.protobuf.message import Message
 
 from ipcoord.notifications.processor import ROUTE_KEY, SERVICE
 from ipcoord.platform import codec
+from ipcoord.platform.commands import command_envelope
 from ipcoord.platform.continuity import ContinuityGuard
 from ipcoord.platform.deadletter import DeadLetterSink
 from ipcoord.platform.faust_app import consume_envelopes
-from ipcoord.platform.ids import derived_event_id
 from ipcoord.platform.processor import Processor
 from ipcoord.platform.sending import command_sender
 from ipcoord.platform.settings import Settings
@@ -41,32 +42,9 @@ class NotificationTopics:
     credit: faust.TopicT
 
 
-def command(
-    body: Message,
-    *,
-    actor: str,
-    key: str,
-    cause: codec.Envelope | None = None,
-    n: int = 0,
-    event_id: str | None = None,
-):
-    """A NotificationCommand envelope; a command made of a record (a relayed fact, a route)
-    takes an id derived from the record's, so made again after a crash it is the same one."""
-    wrapped = N.NotificationCommand()
-    field = next(
-        f.name
-        for f in N.NotificationCommand.DESCRIPTOR.oneofs_by_name["command"].fields
-        if f.message_type.full_name == body.DESCRIPTOR.full_name
-    )
-    getattr(wrapped, field).CopyFrom(body)
-    return codec.envelope(
-        wrapped,
-        producer_bureau=actor,
-        subject_key=key,
-        event_id=derived_event_id(cause.event_id, n) if cause is not None else event_id,
-        correlation_id=(cause.correlation_id or cause.event_id) if cause is not None else "",
-        causation_id=cause.event_id if cause is not None else "",
-    )
+def command(body: Message, **made) -> codec.Envelope:
+    """A NotificationCommand envelope (platform/commands.py)."""
+    return command_envelope(N.NotificationCommand, body, **made)
 
 
 def to_route(raw: bytes, env: codec.Envelope) -> codec.Envelope:
@@ -77,7 +55,11 @@ def to_route(raw: bytes, env: codec.Envelope) -> codec.Envelope:
             f"a fact of {len(raw)} bytes is not routed (at most {ROUTED_FACT_MAX})",
             "OversizedFact",
         )
-    return command(N.RouteFact(fact=raw), actor=SYSTEM_ACTOR, key=ROUTE_KEY, cause=env)
+    # Stamped now: a notification's recorded_at is when it was routed, its occurred_at the
+    # fact's own time.
+    return command(
+        N.RouteFact(fact=raw), actor=SYSTEM_ACTOR, key=ROUTE_KEY, cause=env, at=datetime.now(UTC)
+    )
 
 
 def publishing_routes(publish_fact: Publish, publish_command: Publish) -> Publish:

@@ -6,9 +6,9 @@ wakes its streams and its webhooks once the broker has it). Thin by design."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 
 import faust

@@ -320,7 +320,7 @@ async def test_state_rebuilt_from_the_log_equals_live_state(settings, notificati
         for name in (f.name for f in dataclasses.fields(again)):
             assert dict(getattr(live, name).items()) == dict(getattr(again, name)), name
     assert len(recipients.notifications) == 15  # 13 by the default rules, 2 subscribed
-    assert set(router_state.subscription_owner) == {kept.subscription_id}
+    assert set(router_state.subscription_owner) == {f"customs-gz/{kept.subscription_id}"}
 
 
 async def test_a_fact_delivered_twice_is_one_notification(settings, as_bureau):

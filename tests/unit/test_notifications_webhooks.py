@@ -83,3 +83,11 @@ def test_a_host_that_does_not_resolve_is_refused():
         raise OSError("Name or service not known")
 
     assert "does not resolve" in url_problem("https://nowhere.invalid/", resolve=fail)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://2130706433/x", "https://0x7f.1/x", "https://a..b/x", "https://-a.example/"]
+)
+def test_a_host_that_is_neither_a_name_nor_an_address_is_refused(url):
+    problem = url_problem(url, resolve=_resolving_to("93.184.216.34"))
+    assert problem is not None and "neither a host name nor an IP address" in problem

@@ -23,7 +23,7 @@ from ipcoord.notifications.state import (
 )
 from ipcoord.notifications.state_codecs import RECIPIENT_CODECS, ROUTER_CODECS
 from ipcoord.platform import codec
-from ipcoord.platform.errors import InvalidInput, NotFound, NotPermitted
+from ipcoord.platform.errors import InvalidInput, LimitReached, NotFound
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import notifications_pb2 as N
 from support.notifications import case_facts
@@ -145,11 +145,12 @@ def test_subscriptions_are_bounded_owned_indexed_and_matched():
         ("customs-gz", "S-a"),
         ("psb-sz", "S-c"),
     }
-    with pytest.raises(NotPermitted, match="another recipient"):
-        router.decide(N.Subscription(subscription_id="S-a", recipient="psb-sz"), routing)
+    # Ids are each recipient's own: another's S-a is another subscription.
+    _subscribe(routing, "psb-sz", "S-a", case_ids=["C-2"])
+    assert {"customs-gz/S-a", "psb-sz/S-a"} <= set(routing.subscription_owner)
     with pytest.raises(NotFound):
         router.decide(
-            N.DeleteSubscriptionRequest(subscription_id="S-a", recipient="psb-sz"), routing
+            N.DeleteSubscriptionRequest(subscription_id="S-b", recipient="psb-sz"), routing
         )
     [removed] = router.decide(
         N.DeleteSubscriptionRequest(subscription_id="S-a", recipient="customs-gz"), routing
@@ -161,7 +162,7 @@ def test_subscriptions_are_bounded_owned_indexed_and_matched():
     ]
     for n in range(SUBSCRIPTIONS_PER_RECIPIENT):
         _subscribe(routing, "amr-sz", f"S-{n}")
-    with pytest.raises(NotPermitted, match="delete one first"):
+    with pytest.raises(LimitReached, match="delete one first"):
         router.decide(N.Subscription(subscription_id="S-new", recipient="amr-sz"), routing)
     _subscribe(routing, "amr-sz", "S-0", case_ids=["C-9"])  # a change is no new one
 

@@ -84,7 +84,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
     async def Subscribe(self, request, context) -> AsyncIterator[N.Notification]:
         recipient = await self._recipient(context, request.recipient)
         partition = self._partition(recipient)
-        local = lambda: self._follow(context, recipient, request.after_cursor, partition)  # noqa: E731
+        local = lambda: self._follow(context, recipient, request, partition)  # noqa: E731
         async for notification in self._lookups.stream(
             context, "Subscribe", request, partition, local
         ):
@@ -201,11 +201,19 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServicer):
         return await answered_by_writer(context, self._inbox, send, env, answer_type, self._timeout)
 
     async def _follow(
-        self, context, recipient: str, cursor: int, partition: int
+        self, context, recipient: str, request: N.SubscribeRequest, partition: int
     ) -> AsyncIterator[N.Notification]:
-        """The recipient's notifications after ``cursor``, then each new one, until the client
-        goes or the recipient's partition moves to another replica (UNAVAILABLE: the client
-        subscribes again with its last cursor and resumes with no gap and no duplicate)."""
+        """The recipient's notifications after the request's cursor, then each new one, until
+        the client goes or the recipient's partition moves to another replica (UNAVAILABLE:
+        the client subscribes again with its last cursor and resumes with no gap and no
+        duplicate)."""
+        last = queries.last_sequence(self._recipients, recipient)
+        cursor = last if request.only_new else request.after_cursor
+        if cursor > last:
+            await context.abort(
+                grpc.StatusCode.OUT_OF_RANGE,
+                f"after_cursor {cursor} is past {recipient}'s last notification ({last})",
+            )
         with self._live.listening(recipient) as woken:
             while True:
                 if not self._ready(partition):

@@ -29,7 +29,12 @@ from google.protobuf.json_format import MessageToDict
 
 from ipcoord.notifications.domain.retry import RetrySchedule
 from ipcoord.notifications.state import pending_key
-from ipcoord.notifications.webhooks import Network, addresses_problem, signed_headers
+from ipcoord.notifications.webhooks import (
+    Network,
+    addresses_problem,
+    is_address,
+    signed_headers,
+)
 from ipcoord.v1 import notifications_pb2 as N
 from ipcoord.v1 import notifications_state_pb2 as R
 
@@ -44,16 +49,16 @@ class CheckedResolver(AbstractResolver):
     """Resolves a webhook's host and refuses the connection when any address is inside the
     service's own network (unless allowed): the check and the connection use one answer."""
 
-    def __init__(self, allowed: Iterable[Network], scheme_of: Callable[[str], str]) -> None:
+    def __init__(self, allowed: Iterable[Network]) -> None:
         self._allowed = list(allowed)
-        self._scheme_of = scheme_of
 
     async def resolve(self, host: str, port: int = 0, family=socket.AF_INET):
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, port, type=socket.SOCK_STREAM, family=socket.AF_UNSPEC
         )
         addresses = sorted({info[4][0] for info in infos})
-        problem = addresses_problem(host, addresses, self._scheme_of(host), self._allowed)
+        # The network rule; plain http's stricter one is checked before the POST (_post).
+        problem = addresses_problem(host, addresses, "https", self._allowed)
         if problem:
             raise OSError(problem)
         return [
@@ -116,14 +121,13 @@ class WebhookDeliverer:
         self._timeout = timeout_s
         self._endpoints: dict[str, _Endpoint] = {}
         self._tracked: dict[str, _Tracked] = {}
-        self._schemes: dict[str, str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._stopping = False
 
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        resolver = CheckedResolver(self._allowed, lambda host: self._schemes.get(host, "https"))
+        resolver = CheckedResolver(self._allowed)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=resolver, limit=200, limit_per_host=8),
             timeout=aiohttp.ClientTimeout(total=self._timeout),
@@ -171,7 +175,6 @@ class WebhookDeliverer:
             return
         url = tracked.item.target.url
         parts = urlsplit(url)
-        self._schemes[parts.hostname or ""] = parts.scheme
         name = f"{parts.scheme}://{parts.netloc}"
         endpoint = self._endpoints.get(name)
         if endpoint is None:
@@ -244,6 +247,9 @@ class WebhookDeliverer:
             },
             separators=(",", ":"),
         ).encode()
+        refused = await self._refused_before_connecting(item.target.url)
+        if refused:
+            return refused
         secret = self._secret_of(item.recipient, item.target.subscription_id)
         headers = signed_headers(secret, item.notification_id, datetime.now(UTC), body)
         try:
@@ -255,6 +261,25 @@ class WebhookDeliverer:
                 return f"HTTP {response.status} from {item.target.url[:200]}"
         except (aiohttp.ClientError, OSError, TimeoutError) as failure:
             return f"{type(failure).__name__}: {str(failure)[:300]}"
+
+    async def _refused_before_connecting(self, url: str) -> str | None:
+        """What the connection's resolver cannot check: an IP address in the URL (aiohttp
+        connects to it without resolving), and plain http, which only an allowed network may
+        take (the allow-list may have changed since the subscription was registered)."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if is_address(host):
+            return addresses_problem(host, [host], parts.scheme, self._allowed)
+        if parts.scheme == "http":
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, parts.port or 80, type=socket.SOCK_STREAM
+                )
+            except OSError as unresolved:
+                return f"{host} does not resolve: {unresolved}"
+            found = sorted({info[4][0] for info in infos})
+            return addresses_problem(host, found, "http", self._allowed)
+        return None
 
     async def _end(self, key: str, tracked: _Tracked, notification, *, delivered: bool) -> None:
         item = tracked.item

@@ -18,7 +18,8 @@ PAGE_DEFAULT, PAGE_MAX = 50, 500
 
 
 class CursorTooOld(Exception):
-    """The notifications after the cursor are no longer all kept."""
+    """The notifications after the cursor are no longer all kept, or the cursor names one
+    not recorded yet."""
 
 
 def last_sequence(state: RecipientState, recipient: str) -> int:
@@ -33,7 +34,10 @@ def oldest_kept(state: RecipientState, recipient: str) -> int:
 def after(
     state: RecipientState, recipient: str, cursor: int, up_to: int
 ) -> Iterator[N.Notification]:
-    """The recipient's notifications numbered cursor+1 .. up_to, in order, gap-free."""
+    """The recipient's notifications numbered cursor+1 .. up_to, in order, gap-free (cursor 0:
+    from the oldest kept)."""
+    if cursor == 0:
+        cursor = oldest_kept(state, recipient) - 1
     if cursor + 1 < oldest_kept(state, recipient) and cursor < up_to:
         raise CursorTooOld(
             f"notifications after {cursor} are no longer all kept (the oldest kept is "

@@ -37,7 +37,8 @@ class RouterState:
     # it (domain/subscriptions.py says which dimension), so a fact is matched against the few
     # that can match it rather than all.
     subscription_index: MutableMapping[str, list[str]] = field(default_factory=dict)
-    # subscription id -> its recipient.
+    # "<recipient>/<subscription id>" of every subscription -> its recipient (ids are each
+    # recipient's own).
     subscription_owner: MutableMapping[str, str] = field(default_factory=dict)
 
 

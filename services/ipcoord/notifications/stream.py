@@ -20,9 +20,11 @@ from ipcoord.platform.commands import command_envelope
 from ipcoord.platform.continuity import ContinuityGuard
 from ipcoord.platform.deadletter import DeadLetterSink
 from ipcoord.platform.faust_app import consume_envelopes
+from ipcoord.platform.ownership import partition_of
 from ipcoord.platform.processor import Processor
 from ipcoord.platform.sending import command_sender
 from ipcoord.platform.settings import Settings
+from ipcoord.platform.topics import NOTIFICATIONS_COMMANDS
 from ipcoord.platform.writer import partitioned_writer
 from ipcoord.v1 import notifications_pb2 as N
 
@@ -103,6 +105,23 @@ def publishing_and_telling(
     return publish
 
 
+def _check_routed(env: codec.Envelope, partition: int) -> None:
+    """A recipient's command on a partition other than its recipient's would be numbered by a
+    second writer of that recipient, in another partition's tables: refused."""
+    body = codec.body_of(env)
+    which = body.WhichOneof("command") if isinstance(body, N.NotificationCommand) else None
+    if which is None:
+        return  # the writer refuses it, saying why
+    recipient = getattr(getattr(body, which), "recipient", "")
+    expected = partition_of(recipient, NOTIFICATIONS_COMMANDS.partitions)
+    if expected != partition:
+        raise codec.InvalidEnvelope(
+            f"a command for {recipient[:100]!r} arrived on partition {partition}; its "
+            f"recipient's partition is {expected}",
+            "MisroutedCommand",
+        )
+
+
 def register_agents(
     app: faust.App,
     topics: NotificationTopics,
@@ -125,7 +144,12 @@ def register_agents(
         await send_route(to_route(event.value, env), traceparent)
 
     route_one = partitioned_writer(router, settings, app.conf.id)
-    record_one = partitioned_writer(recipients, settings, app.conf.id)
+    write_recipient = partitioned_writer(recipients, settings, app.conf.id)
+
+    async def record_one(env: codec.Envelope, event) -> None:
+        _check_routed(env, event.message.partition)
+        await write_recipient(env, event)
+
     route_guard = ContinuityGuard(settings, app.conf.id)
     record_guard = ContinuityGuard(settings, app.conf.id)
 

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -71,6 +72,8 @@ def url_problem(
         return "must be an https:// URL with a host"
     if parts.username or parts.password:
         return "must not carry credentials (the signature authenticates the sender)"
+    if not _HOST.fullmatch(parts.hostname) and not is_address(parts.hostname):
+        return f"{parts.hostname[:100]!r} is neither a host name nor an IP address"
     try:
         addresses = resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80))
     except OSError as unresolved:
@@ -106,6 +109,21 @@ def derived_secret(key: bytes, recipient: str, subscription_id: str) -> str:
     nowhere, the same on every replica, and new when the subscription is put under a new id."""
     digest = hmac.new(key, f"{recipient}/{subscription_id}".encode(), hashlib.sha256).digest()
     return SECRET_PREFIX + base64.b64encode(digest).decode()
+
+
+# A DNS name: dot-separated labels, the last one not all digits (so "2130706433" or
+# "0x7f.1", which resolvers read as addresses, are no names).
+_HOST = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?"
+)
+
+
+def is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

@@ -26,6 +26,12 @@ class NotPermitted(DomainError):
     code = common_pb2.REFUSAL_CODE_NOT_PERMITTED
 
 
+class LimitReached(DomainError):
+    """A bound on what is kept would be passed (a count per owner, a stored value's size)."""
+
+    code = common_pb2.REFUSAL_CODE_LIMIT_REACHED
+
+
 class IllegalTransition(DomainError):
     code = common_pb2.REFUSAL_CODE_ILLEGAL_TRANSITION
 
@@ -60,6 +66,7 @@ _BY_CODE = {
     common_pb2.REFUSAL_CODE_NOT_FOUND: NotFound,
     common_pb2.REFUSAL_CODE_NOT_PERMITTED: NotPermitted,
     common_pb2.REFUSAL_CODE_ILLEGAL_TRANSITION: IllegalTransition,
+    common_pb2.REFUSAL_CODE_LIMIT_REACHED: LimitReached,
 }
 
 

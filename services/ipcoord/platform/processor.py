@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from google.protobuf.message import Message
 
 from ipcoord.platform import codec, metrics
-from ipcoord.platform.errors import DomainError, NotPermitted, from_refusal, to_refusal
+from ipcoord.platform.errors import DomainError, LimitReached, from_refusal, to_refusal
 from ipcoord.platform.ids import derived_event_id
 from ipcoord.platform.journal import Journal, Source
 from ipcoord.platform.request_reply import CommandReply
@@ -271,7 +271,7 @@ class Processor:
         record would be refused, and the writer would stop there for good) is refused instead;
         what evolve changed in memory goes (caches, derived indexes)."""
         biggest = max(stored, key=lambda w: len(w.value))
-        error = NotPermitted(
+        error = LimitReached(
             f"refused: it would make {biggest.table}[{biggest.key[:100]!r}] "
             f"{len(biggest.value)} bytes, over the {MAX_STORED_VALUE} a stored value may have"
         )

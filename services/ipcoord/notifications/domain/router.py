@@ -17,7 +17,7 @@ from ipcoord.notifications.domain import routing, subscriptions
 from ipcoord.notifications.domain.summary import summary_of
 from ipcoord.notifications.state import SUBSCRIPTIONS_PER_RECIPIENT, RouterState
 from ipcoord.platform import codec
-from ipcoord.platform.errors import NotFound, NotPermitted
+from ipcoord.platform.errors import LimitReached, NotFound
 from ipcoord.v1 import notifications_pb2 as N
 from ipcoord.v1 import notifications_state_pb2 as R
 
@@ -88,13 +88,13 @@ def candidates(state: RouterState, about: routing.About) -> list[N.Subscription]
 
 
 def put_subscription(subscription: N.Subscription, state: RouterState) -> N.SubscriptionChanged:
-    owner = state.subscription_owner.get(subscription.subscription_id)
-    if owner is not None and owner != subscription.recipient:
-        raise NotPermitted(f"subscription {subscription.subscription_id} is another recipient's")
+    """A new subscription, or a change of one the recipient has (ids are the recipient's own:
+    two recipients may use one id)."""
+    known = _ref(subscription) in state.subscription_owner
     kept = state.subscriptions_of.get(subscription.recipient)
     count = len(kept.subscriptions) if kept else 0
-    if owner is None and count >= SUBSCRIPTIONS_PER_RECIPIENT:
-        raise NotPermitted(
+    if not known and count >= SUBSCRIPTIONS_PER_RECIPIENT:
+        raise LimitReached(
             f"{subscription.recipient} has {count} subscriptions, the most one recipient may "
             "have; delete one first"
         )
@@ -107,11 +107,10 @@ def put_subscription(subscription: N.Subscription, state: RouterState) -> N.Subs
 def delete_subscription(
     request: N.DeleteSubscriptionRequest, state: RouterState
 ) -> N.SubscriptionChanged:
-    owner = state.subscription_owner.get(request.subscription_id)
-    if owner is None or owner != request.recipient:
-        # Another recipient's subscription is not even said to exist.
+    ref = f"{request.recipient}/{request.subscription_id}"
+    if ref not in state.subscription_owner:
         raise NotFound(f"no subscription {request.subscription_id[:100]!r} of {request.recipient}")
-    kept = state.subscriptions_of[owner]
+    kept = state.subscriptions_of[request.recipient]
     gone = next(s for s in kept.subscriptions if s.subscription_id == request.subscription_id)
     return N.SubscriptionChanged(subscription=gone, removed=True)
 
@@ -141,11 +140,11 @@ def _change_subscription(state: RouterState, subscription: N.Subscription, *, re
         else:
             kept.subscriptions.append(existing)
     if removed:
-        state.subscription_owner.pop(sid, None)
+        state.subscription_owner.pop(_ref(subscription), None)
     else:
         kept.subscriptions.append(subscription)
         _file(state, subscription)
-        state.subscription_owner[sid] = recipient
+        state.subscription_owner[_ref(subscription)] = recipient
     if kept.subscriptions:
         state.subscriptions_of[recipient] = kept
     elif recipient in state.subscriptions_of:
@@ -178,7 +177,7 @@ def rebuild_indexes(state: RouterState, tables: Callable[[str], object], slice_s
     read = 0
     for recipient, kept in tables("subscriptions_of").items():
         for subscription in kept.subscriptions:
-            owners[subscription.subscription_id] = recipient
+            owners[_ref(subscription)] = recipient
             for key in subscriptions.filed_under(subscription):
                 index.setdefault(key, []).append(_ref(subscription))
         read += 1

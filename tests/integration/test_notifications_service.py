@@ -279,6 +279,15 @@ async def test_subscriptions_add_recipients_and_survive_as_state(settings, as_bu
             "webhook_url",
         ),
         (N.Subscription(subscription_id="../../etc"), "subscription_id"),
+        (N.Subscription(channels=[7]), "channels"),
+        (
+            N.Subscription(filter=N.SubscriptionFilter(case_ids=["案" * 60] * 100)),
+            "filter",
+        ),
+        (
+            N.Subscription(channels=[N.CHANNEL_WEBHOOK], webhook_url="https://2130706433/x"),
+            "webhook_url",
+        ),
     ],
 )
 async def test_a_bad_subscription_is_refused_with_the_field(as_bureau, subscription, field):

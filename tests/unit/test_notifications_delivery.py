@@ -29,6 +29,7 @@ class Deliverer(WebhookDeliverer):
 
     def __init__(self, table: list[R.PendingWebhook], **kwargs) -> None:
         self.reported: list[N.WebhookAttempted] = []
+        self.deleted: set[str] = set()
         self.posted: list[str] = []
         self.gate = asyncio.Event()
         self.slow_host = ""
@@ -46,6 +47,7 @@ class Deliverer(WebhookDeliverer):
             notification_of=lambda r, s: N.Notification(),
             pending=lambda: list(table),
             owns=lambda recipient: True,
+            removed=lambda recipient, subscription_id: subscription_id in self.deleted,
             report=report,
             failed=failed,
             schedule=RetrySchedule(first_delay_s=0.01, max_delay_s=0.02, max_attempts=3),
@@ -117,6 +119,7 @@ async def test_an_address_in_the_url_and_plain_http_are_checked_before_each_post
         notification_of=lambda r, s: None,
         pending=list,
         owns=lambda r: True,
+        removed=lambda r, s: False,
         report=None,
         failed=None,
         schedule=RetrySchedule(),
@@ -131,9 +134,24 @@ async def test_an_address_in_the_url_and_plain_http_are_checked_before_each_post
         notification_of=lambda r, s: None,
         pending=list,
         owns=lambda r: True,
+        removed=lambda r, s: False,
         report=None,
         failed=None,
         schedule=RetrySchedule(),
         allowed=[ipaddress.ip_network("127.0.0.0/8")],
     )
     assert await allowed._refused_before_connecting("http://127.0.0.1:8080/hook") is None
+
+
+async def test_a_deleted_subscriptions_pending_webhooks_are_not_tried():
+    table = [_pending(1, "gone.example"), _pending(2, "gone.example")]
+    deliverer = Deliverer(table)
+    deliverer.deleted.add("S-gone.example")
+    await deliverer.start()
+    try:
+        deliverer.resume_pending()
+        await _until(lambda: len(deliverer.reported) == 2)
+        assert deliverer.posted == []
+        assert all(not o.delivered and "deleted" in o.last_error for o in deliverer.reported)
+    finally:
+        await deliverer.stop()

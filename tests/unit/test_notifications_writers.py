@@ -72,8 +72,9 @@ def test_a_fact_routed_twice_is_one_notification_numbered_without_gaps():
 
 def test_the_inbox_keeps_the_newest_and_forgets_the_oldest_whole():
     recipients = RecipientState()
+    all_facts = []
     for n in range(INBOX_KEPT + 2):
-        _record(
+        all_facts += _record(
             recipients,
             N.NotificationRouted(
                 notification_id=f"N-{n}",
@@ -87,7 +88,9 @@ def test_the_inbox_keeps_the_newest_and_forgets_the_oldest_whole():
     assert notification_key("ipb-sz", 1) not in recipients.notifications
     assert notification_key("ipb-sz", 3) in recipients.notifications
     assert "ipb-sz/N-0" not in recipients.notification_ids
-    assert not recipients.pending  # the forgotten one's webhook is no longer tried
+    assert not recipients.pending  # the forgotten one's webhook is no longer tried...
+    [expired] = [f for f in all_facts if isinstance(f, N.NotificationFailed)]
+    assert expired.notification_id == "N-0" and "left the inbox" in expired.last_error
     assert recipients.inboxes["ipb-sz"].unread == INBOX_KEPT
 
 

@@ -41,6 +41,7 @@ from ipcoord.v1 import notifications_state_pb2 as R
 log = logging.getLogger(__name__)
 
 ENDPOINT_QUEUE = 1_000
+ENDPOINT_CONCURRENCY = 4  # attempts under way to one endpoint at once
 ATTEMPT_TIMEOUT_S = 10.0
 EVENT_TYPE = "ipcoord.notification"
 
@@ -77,6 +78,7 @@ class _Endpoint:
     queue: asyncio.Queue
     task: asyncio.Task | None = None
     overflowed: bool = False
+    attempts: set[asyncio.Task] = field(default_factory=set)
 
 
 @dataclass
@@ -102,6 +104,7 @@ class WebhookDeliverer:
         notification_of: Callable[[str, int], N.Notification | None],
         pending: Callable[[], Iterable[R.PendingWebhook]],
         owns: Callable[[str], bool],
+        removed: Callable[[str, str], bool],  # (recipient, subscription id): deleted since
         report: Callable[[N.WebhookAttempted], Awaitable[None]],
         failed: Callable[[N.WebhookAttempted, N.Notification | None], Awaitable[None]],
         schedule: RetrySchedule,
@@ -113,6 +116,7 @@ class WebhookDeliverer:
         self._notification_of = notification_of
         self._pending = pending
         self._owns = owns
+        self._removed = removed
         self._report = report
         self._failed = failed
         self._schedule = schedule
@@ -136,6 +140,7 @@ class WebhookDeliverer:
     async def stop(self) -> None:
         self._stopping = True
         tasks = [e.task for e in self._endpoints.values() if e.task is not None]
+        tasks += [t for e in self._endpoints.values() for t in e.attempts]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -190,6 +195,8 @@ class WebhookDeliverer:
     # ---------------------------------------------------------------- delivering
 
     async def _work(self, name: str, endpoint: _Endpoint) -> None:
+        """The endpoint's queue, ENDPOINT_CONCURRENCY attempts at a time."""
+        room = asyncio.Semaphore(ENDPOINT_CONCURRENCY)
         while True:
             if endpoint.queue.empty() and endpoint.overflowed:
                 endpoint.overflowed = False
@@ -198,15 +205,22 @@ class WebhookDeliverer:
                     if f"{target.scheme}://{target.netloc}" == name and self._owns(item.recipient):
                         self.offer(item)
             key = await endpoint.queue.get()
-            try:
-                await self._attempt(key)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A bug or the broker: the webhook stays pending and is tried on the next
-                # assignment or restart; this endpoint's queue goes on.
-                log.exception("webhook attempt failed", extra={"pending": key})
-                self._tracked.pop(key, None)
+            await room.acquire()
+            attempt = asyncio.create_task(self._attempt_safely(key))
+            endpoint.attempts.add(attempt)
+            attempt.add_done_callback(endpoint.attempts.discard)
+            attempt.add_done_callback(lambda _: room.release())
+
+    async def _attempt_safely(self, key: str) -> None:
+        try:
+            await self._attempt(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug or the broker: the webhook stays pending and is tried on the next
+            # assignment or restart; this endpoint's queue goes on.
+            log.exception("webhook attempt failed", extra={"pending": key})
+            self._tracked.pop(key, None)
 
     async def _attempt(self, key: str) -> None:
         tracked = self._tracked.get(key)
@@ -218,7 +232,11 @@ class WebhookDeliverer:
             return
         notification = self._notification_of(item.recipient, item.sequence)
         if notification is None:
-            del self._tracked[key]  # no longer kept (INBOX_KEPT later): nothing to send
+            del self._tracked[key]  # no longer kept (INBOX_KEPT later): recorded failed
+            return
+        if self._removed(item.recipient, item.target.subscription_id):
+            tracked.last_error = "the subscription was deleted before it was delivered"
+            await self._end(key, tracked, notification, delivered=False)
             return
         tracked.attempts += 1
         error = await self._post(item, notification)

@@ -177,6 +177,10 @@ async def build(settings: Settings, *, retry: RetrySchedule | None = None) -> No
     def notification_of(recipient: str, sequence: int) -> N.Notification | None:
         return recipients.notifications.get(notification_key(recipient, sequence))
 
+    def removed(recipient: str, subscription_id: str) -> bool:
+        inbox = recipients.inboxes.get(recipient)
+        return inbox is not None and subscription_id in inbox.removed_subscriptions
+
     async def report(outcome: N.WebhookAttempted) -> None:
         # One id per outcome: reported twice (a takeover), it is recorded once.
         event_id = derived_event_id(f"{outcome.notification_id}/{outcome.subscription_id}", 0)
@@ -192,6 +196,7 @@ async def build(settings: Settings, *, retry: RetrySchedule | None = None) -> No
         notification_of=notification_of,
         pending=lambda: list(recipients.pending.values()),
         owns=owns,
+        removed=removed,
         report=report,
         failed=failed,
         schedule=retry or RetrySchedule(),

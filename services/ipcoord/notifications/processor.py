@@ -24,7 +24,16 @@ SERVICE = "notifications"
 ROUTE_KEY = "route"  # the router's commands: one partition, one key
 
 ROUTER_COMMANDS = frozenset({"route_fact", "put_subscription", "delete_subscription"})
-RECIPIENT_COMMANDS = frozenset({"record", "acknowledge", "webhook_attempted"})
+RECIPIENT_COMMANDS = frozenset(
+    {"record", "acknowledge", "webhook_attempted", "subscription_changed"}
+)
+
+
+def recipient_of(command: Message) -> str:
+    """Whose command it is (a recipient's writer's commands)."""
+    if isinstance(command, N.SubscriptionChanged):
+        return command.subscription.recipient
+    return getattr(command, "recipient", "")
 
 
 def command_in(env: codec.Envelope, accepted: frozenset[str], where: str) -> Message:
@@ -107,7 +116,7 @@ class RecipientLogic:
         return _rejection(env, body, error)
 
     def fact_key(self, event: Message, cause: codec.Envelope) -> str:
-        return getattr(event, "recipient", "") or cause.subject_key
+        return recipient_of(event) or cause.subject_key
 
     def answer(
         self, env: codec.Envelope, facts: list[codec.Envelope], state: RecipientState

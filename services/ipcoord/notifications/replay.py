@@ -2,7 +2,8 @@
 replica's (a test does; `ipcoord replay` will).
 
 - The router's directory is learnt from the facts it routes (ipcoord.cases.v1 and
-  ipcoord.credit.v1), its subscriptions from SubscriptionChanged on ipcoord.notifications.v1.
+  ipcoord.credit.v1), its subscriptions from SubscriptionChanged on ipcoord.notifications.v1
+  (which the recipient's writer also keeps: the removed ones' webhooks stop).
 - Each recipient's notifications, acknowledgements and webhook outcomes are the facts on
   ipcoord.notifications.v1, in order per recipient (one key, one partition).
 Facts repeated after a crash carry the same event id and count once."""
@@ -30,6 +31,7 @@ def rebuilt(
         body = codec.body_of(env)
         if isinstance(body, N.SubscriptionChanged):
             router.evolve(router_state, body)
+            inbox.evolve(recipients, body, codec.occurred_at(env))
         elif not isinstance(body, N.NotificationCommandRejected):
             inbox.evolve(recipients, body, codec.occurred_at(env))
     return router_state, recipients

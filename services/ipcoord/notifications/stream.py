@@ -14,7 +14,7 @@ from functools import partial
 import faust
 from google.protobuf.message import Message
 
-from ipcoord.notifications.processor import ROUTE_KEY, SERVICE
+from ipcoord.notifications.processor import ROUTE_KEY, SERVICE, recipient_of
 from ipcoord.platform import codec
 from ipcoord.platform.commands import command_envelope
 from ipcoord.platform.continuity import ContinuityGuard
@@ -67,11 +67,16 @@ def to_route(raw: bytes, env: codec.Envelope) -> codec.Envelope:
 def publishing_routes(publish_fact: Publish, publish_command: Publish) -> Publish:
     """The router's publisher: a routed fact becomes one NotificationRouted command per
     recipient, for the writer of that recipient (ids derived from the routed fact's, the same
-    when the journal publishes them again after a crash); a subscription change or a refusal
-    goes on ipcoord.notifications.v1."""
+    when the journal publishes them again after a crash); a subscription change goes to its
+    recipient's writer too (which puts it on ipcoord.notifications.v1 and stops the webhooks
+    of a removed one); a refusal goes on ipcoord.notifications.v1."""
 
     async def publish(key: str, env: codec.Envelope, traceparent: str | None = None):
         body = codec.body_of(env)
+        if isinstance(body, N.SubscriptionChanged):
+            recipient = body.subscription.recipient
+            made = command(body, actor=SYSTEM_ACTOR, key=recipient, cause=env)
+            return await publish_command(recipient, made, traceparent)
         if not isinstance(body, N.FactRouted):
             return await publish_fact(key, env, traceparent)
         acks = []
@@ -112,7 +117,7 @@ def _check_routed(env: codec.Envelope, partition: int) -> None:
     which = body.WhichOneof("command") if isinstance(body, N.NotificationCommand) else None
     if which is None:
         return  # the writer refuses it, saying why
-    recipient = getattr(getattr(body, which), "recipient", "")
+    recipient = recipient_of(getattr(body, which))
     expected = partition_of(recipient, NOTIFICATIONS_COMMANDS.partitions)
     if expected != partition:
         raise codec.InvalidEnvelope(

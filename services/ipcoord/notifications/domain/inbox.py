@@ -22,6 +22,7 @@ from ipcoord.v1 import notifications_pb2 as N
 from ipcoord.v1 import notifications_state_pb2 as R
 
 ACKNOWLEDGE_MAX = 1_000  # ids per Acknowledge
+REMOVED_SUBSCRIPTIONS_KEPT = 100
 
 
 def decide(body: Message, state: RecipientState) -> list[Message]:
@@ -32,6 +33,8 @@ def decide(body: Message, state: RecipientState) -> list[Message]:
             return acknowledge(body, state)
         case N.WebhookAttempted():
             return webhook_attempted(body, state)
+        case N.SubscriptionChanged():
+            return [body]  # the router decided it; on the recipient's log from here
     raise TypeError(f"a recipient's writer does not handle {type(body).__name__}")
 
 
@@ -39,14 +42,16 @@ def record(routed: N.NotificationRouted, state: RecipientState) -> list[Message]
     if id_key(routed.recipient, routed.notification_id) in state.notification_ids:
         return []  # routed again: recorded already
     inbox = state.inboxes.get(routed.recipient)
+    sequence = (inbox.last_sequence if inbox else 0) + 1
     channels = [N.CHANNEL_STREAM, N.CHANNEL_INBOX]
     if routed.webhooks:
         channels.append(N.CHANNEL_WEBHOOK)
     return [
+        *_expiring(state, routed.recipient, sequence - INBOX_KEPT),
         N.NotificationRecorded(
             notification_id=routed.notification_id,
             recipient=routed.recipient,
-            sequence=(inbox.last_sequence if inbox else 0) + 1,
+            sequence=sequence,
             source_event_id=routed.source_event_id,
             source_event_type=routed.source_event_type,
             subject_key=routed.subject_key,
@@ -55,7 +60,28 @@ def record(routed: N.NotificationRouted, state: RecipientState) -> list[Message]
             channels=channels,
             occurred_at=routed.occurred_at,
             webhooks=routed.webhooks,
+        ),
+    ]
+
+
+def _expiring(state: RecipientState, recipient: str, sequence: int) -> list[Message]:
+    """The webhooks still pending for the notification that leaves the inbox now: failed,
+    visibly (it is long given up, INBOX_KEPT notifications later)."""
+    old = state.notifications.get(notification_key(recipient, sequence)) if sequence > 0 else None
+    if old is None:
+        return []
+    return [
+        N.NotificationFailed(
+            notification_id=old.record.notification_id,
+            recipient=recipient,
+            channel=N.CHANNEL_WEBHOOK,
+            attempts=hook.attempts,
+            last_error=f"not delivered before it left the inbox (the newest {INBOX_KEPT} stay)",
+            subscription_id=hook.subscription_id,
+            sequence=sequence,
         )
+        for hook in old.webhooks
+        if pending_key(recipient, sequence, hook.subscription_id) in state.pending
     ]
 
 
@@ -106,6 +132,8 @@ def evolve(state: RecipientState, event: Message, at) -> None:
             _acknowledged(state, event)
         case N.NotificationDelivered() | N.NotificationFailed():
             _delivery_ended(state, event)
+        case N.SubscriptionChanged():
+            _subscription_changed(state, event)
         case N.NotificationCommandRejected():
             pass
         case _:
@@ -116,7 +144,9 @@ def _recorded(state: RecipientState, event: N.NotificationRecorded, at) -> None:
     recipient, sequence = event.recipient, event.sequence
     inbox = state.inboxes.get(recipient)
     state.inboxes[recipient] = R.InboxRecord(
-        last_sequence=sequence, unread=(inbox.unread if inbox else 0) + 1
+        last_sequence=sequence,
+        unread=(inbox.unread if inbox else 0) + 1,
+        removed_subscriptions=inbox.removed_subscriptions if inbox else [],
     )
     kept = N.Notification(
         record=event,
@@ -144,16 +174,14 @@ def _recorded(state: RecipientState, event: N.NotificationRecorded, at) -> None:
 
 
 def _forget(state: RecipientState, recipient: str, sequence: int) -> None:
-    """The oldest kept notification goes (it stays on the log). A webhook still pending for
-    it is not tried any more: INBOX_KEPT notifications later, it is long given up."""
+    """The oldest kept notification goes (it stays on the log); its pending webhooks were
+    recorded failed just before (_expiring)."""
     old = state.notifications.get(notification_key(recipient, sequence))
     if old is None:
         return
     inbox = state.inboxes[recipient]
     if not old.acknowledged and inbox.unread:
-        state.inboxes[recipient] = R.InboxRecord(
-            last_sequence=inbox.last_sequence, unread=inbox.unread - 1
-        )
+        state.inboxes[recipient] = _with_unread(inbox, inbox.unread - 1)
     for hook in old.webhooks:
         key = pending_key(recipient, sequence, hook.subscription_id)
         if key in state.pending:
@@ -162,6 +190,13 @@ def _forget(state: RecipientState, recipient: str, sequence: int) -> None:
     old_id = id_key(recipient, old.record.notification_id)
     if old_id in state.notification_ids:
         del state.notification_ids[old_id]
+
+
+def _with_unread(inbox: R.InboxRecord, unread: int) -> R.InboxRecord:
+    changed = R.InboxRecord()
+    changed.CopyFrom(inbox)
+    changed.unread = unread
+    return changed
 
 
 def _acknowledged(state: RecipientState, event: N.NotificationsAcknowledged) -> None:
@@ -179,9 +214,18 @@ def _acknowledged(state: RecipientState, event: N.NotificationsAcknowledged) -> 
         marked += 1
     inbox = state.inboxes.get(recipient)
     if inbox is not None and marked:
-        state.inboxes[recipient] = R.InboxRecord(
-            last_sequence=inbox.last_sequence, unread=max(0, inbox.unread - marked)
-        )
+        state.inboxes[recipient] = _with_unread(inbox, max(0, inbox.unread - marked))
+
+
+def _subscription_changed(state: RecipientState, event: N.SubscriptionChanged) -> None:
+    recipient, sid = event.subscription.recipient, event.subscription.subscription_id
+    inbox = state.inboxes.get(recipient) or R.InboxRecord()
+    removed = [s for s in inbox.removed_subscriptions if s != sid]
+    if event.removed:
+        removed = [*removed, sid][-REMOVED_SUBSCRIPTIONS_KEPT:]
+    state.inboxes[recipient] = R.InboxRecord(
+        last_sequence=inbox.last_sequence, unread=inbox.unread, removed_subscriptions=removed
+    )
 
 
 def _delivery_ended(state, event) -> None:

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RetrySchedule:
-    first_delay_s: float = 1.0
-    factor: float = 2.0
-    max_delay_s: float = 300.0
-    max_attempts: int = 8
+    """The default tries 14 times over up to 30 hours (waits drawn below 5 s, 15 s, 45 s...
+    capped at 5 h: 15 hours on average), as Standard Webhooks suggests: a receiver down for a
+    deployment or a night loses nothing."""
+
+    first_delay_s: float = 5.0
+    factor: float = 3.0
+    max_delay_s: float = 5 * 3600.0
+    max_attempts: int = 14
 
     def __post_init__(self) -> None:
         if self.first_delay_s <= 0 or self.factor < 1 or self.max_delay_s < self.first_delay_s:

@@ -16,6 +16,8 @@ from ipcoord.v1 import notifications_pb2 as N
 
 FILTER_VALUES_MAX = 100  # per filter list
 VALUE_MAX = 200  # characters per filter value
+# A subscription's size: the 50 a recipient may have stay far below a Kafka record together.
+SUBSCRIPTION_MAX_BYTES = 16_000
 MATCH_ALL = "*"
 
 
@@ -50,6 +52,10 @@ def filter_problems(
 ) -> list[Violation]:
     """Why a filter cannot be kept (empty: it can)."""
     problems = []
+    if flt.ByteSize() > SUBSCRIPTION_MAX_BYTES:
+        problems.append(
+            Violation("filter", f"{flt.ByteSize()} bytes; at most {SUBSCRIPTION_MAX_BYTES}")
+        )
     for name in ("event_types", "case_ids", "action_ids", "entities"):
         values = list(getattr(flt, name))
         if len(values) > FILTER_VALUES_MAX:
@@ -73,9 +79,13 @@ def filter_problems(
 
 
 def check_channels(subscription: N.Subscription) -> None:
+    """Every notification is in the inbox and on the stream; WEBHOOK also POSTs it."""
     channels = set(subscription.channels)
-    if N.CHANNEL_UNSPECIFIED in channels:
-        raise InvalidInput([Violation("channels", "CHANNEL_UNSPECIFIED is not a channel")])
+    known = {N.CHANNEL_STREAM, N.CHANNEL_INBOX, N.CHANNEL_WEBHOOK}
+    if not channels <= known:
+        raise InvalidInput(
+            [Violation("channels", "channels are CHANNEL_STREAM, CHANNEL_INBOX, CHANNEL_WEBHOOK")]
+        )
     wants_webhook = N.CHANNEL_WEBHOOK in channels
     if wants_webhook != bool(subscription.webhook_url):
         raise InvalidInput(

@@ -22,8 +22,10 @@ from ipcoord.notifications.state import (
     pending_key,
 )
 from ipcoord.notifications.state_codecs import RECIPIENT_CODECS, ROUTER_CODECS
+from ipcoord.notifications.stream import check_routed, command
 from ipcoord.platform import codec
 from ipcoord.platform.errors import InvalidInput, LimitReached, NotFound
+from ipcoord.platform.ownership import partition_of
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import notifications_pb2 as N
 from support.notifications import case_facts
@@ -220,3 +222,21 @@ def test_a_summary_says_what_happened_to_what():
     line = summary_of(S.CaseTransferred(case_id="C-1", from_bureau="a", to_bureau="b"), "C-1")
     assert line == "Case transferred: case C-1, from a, to b"
     assert summary_of(S.CaseAccepted(), "k") == "Case accepted: k"
+
+
+def test_a_recipients_command_on_another_partition_is_refused():
+    routed = command(
+        N.NotificationRouted(notification_id="N-1", recipient="ipb-sz"),
+        actor="ipcoord-notifications",
+        key="ipb-sz",
+    )
+    home = partition_of("ipb-sz", 6)
+    check_routed(routed, home)  # where it belongs: taken
+    with pytest.raises(codec.InvalidEnvelope, match="recipient's partition is"):
+        check_routed(routed, (home + 1) % 6)
+    changed = command(
+        N.SubscriptionChanged(subscription=N.Subscription(recipient="ipb-sz")),
+        actor="ipcoord-notifications",
+        key="ipb-sz",
+    )
+    check_routed(changed, home)

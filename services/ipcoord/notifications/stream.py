@@ -110,7 +110,7 @@ def publishing_and_telling(
     return publish
 
 
-def _check_routed(env: codec.Envelope, partition: int) -> None:
+def check_routed(env: codec.Envelope, partition: int) -> None:
     """A recipient's command on a partition other than its recipient's would be numbered by a
     second writer of that recipient, in another partition's tables: refused."""
     body = codec.body_of(env)
@@ -152,7 +152,7 @@ def register_agents(
     write_recipient = partitioned_writer(recipients, settings, app.conf.id)
 
     async def record_one(env: codec.Envelope, event) -> None:
-        _check_routed(env, event.message.partition)
+        check_routed(env, event.message.partition)
         await write_recipient(env, event)
 
     route_guard = ContinuityGuard(settings, app.conf.id)

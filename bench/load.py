@@ -9,7 +9,7 @@ python bench/load.py decisions-rate BOOTSTRAP TOPIC RATE SECONDS
     the same at RATE facts per second, each stamped with the time it is sent
 python bench/load.py subscribers TARGET SECONDS
     a webhook receiver on port 0 (its URL printed first), then one Subscribe stream per right
-    holder (as the operator cnipa) from the latest notification on; after SECONDS prints a
+    holder (as the operator cnipa) for new notifications only; after SECONDS prints a
     JSON line: per channel, how many arrived and p50/p99 from the fact's time to receipt
 python bench/load.py grpc TARGET METHOD SECONDS CONCURRENCY KEYS_FILE
     unary calls with raw request bytes (one per line of KEYS_FILE, hex) for SECONDS at
@@ -128,13 +128,8 @@ async def _subscribers(target: str, seconds: float) -> None:
         stub = notifications_pb2_grpc.NotificationsStub(channel)
 
         async def follow(recipient: str) -> None:
-            page = await stub.ListNotifications(
-                N.ListNotificationsRequest(recipient=recipient, page={"page_size": 1}),
-                metadata=operator,
-            )
-            cursor = page.notifications[0].record.sequence if page.notifications else 0
             stream = stub.Subscribe(
-                N.SubscribeRequest(recipient=recipient, after_cursor=cursor), metadata=operator
+                N.SubscribeRequest(recipient=recipient, only_new=True), metadata=operator
             )
             async for notification in stream:
                 occurred = notification.record.occurred_at

@@ -1,13 +1,15 @@
 """Notifications benchmark: event-to-delivery latency, next to a bare aiokafka pass-through
 through as many Kafka hops, measured in the same run.
 
-1. The most the service gives: COUNT decided cases are pre-loaded onto ipcoord.cases.v1 by
-   another process; `ipcoord serve notifications`' configuration (rocksdb store) routes each
-   to its right holder (one of 50) and to a subscriber (ipb-gd): two notifications per fact.
-   Facts per second, from 10 % to all done.
+1. The most the service gives: COUNT decided cases are put onto ipcoord.cases.v1 by another
+   process as fast as it can; `ipcoord serve notifications`' configuration (rocksdb store)
+   routes each to its right holder (one of 50), followed on 50 live Subscribe streams, and to
+   a subscriber (ipb-gd) whose webhook receives it: two notifications and two deliveries per
+   fact. The streams and the webhook receiver run in a process of their own. Facts per
+   second, from 10 % to all done.
 2. At half of that rate, for SECONDS: facts produced by another process, each stamped with the
-   time it is sent; another process follows the 50 right holders on 50 live Subscribe streams
-   and receives ipb-gd's webhook. p50/p99 from the fact's time to its receipt, per channel.
+   time it is sent, delivered the same way. p50/p99 from the fact's time to its receipt, per
+   channel.
 3. The baseline at the same rate: a bare aiokafka consume -> produce chain through three
    topics (the service's hops: ipcoord.cases.v1 -> routing -> commands ->
    ipcoord.notifications.v1), received by a consumer; the same p50/p99.
@@ -31,7 +33,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 import grpc  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
-from harness import _LOAD, bench_settings, env, preload, window  # noqa: E402
+from harness import _LOAD, Rate, bench_settings, env, preload, window  # noqa: E402
 from ipcoord.notifications.main import build  # noqa: E402
 from ipcoord.platform import codec  # noqa: E402
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics  # noqa: E402
@@ -45,7 +47,7 @@ SUBSCRIPTION = "S-bench"
 HOPS = 3
 
 
-async def main(count: int, seconds: float) -> None:
+async def main(count: int, seconds: float, fixed_rate: float | None) -> None:
     configure_logging("WARNING", "text")
     logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     settings = bench_settings("rocksdb://", Path(tempfile.mkdtemp(prefix="ipcoord-bench-")))
@@ -58,25 +60,37 @@ async def main(count: int, seconds: float) -> None:
     ensure_topics(settings)
     cases = full_name(CASES, settings.topic_prefix)
     try:
-        # The subscriber first (stream only), then the backlog, then the service on it.
-        service = await build(settings)
-        await service.handle.start()
-        await _subscribe(service.grpc_port, channels=[N.CHANNEL_STREAM])
-        await service.handle.stop()
-        preload("decisions", settings, cases, count)
         service = await build(settings)
         await service.handle.start()
         try:
-            most = await window(
-                "notifications, most", lambda: service.router.commands_handled, count
+            # Everything delivered while the service works at its most, as at half of it.
+            if fixed_rate:
+                most = Rate("notifications, most (not measured)", 2 * fixed_rate, 0.0)
+                count = 0
+            loaded = _Subscribers(service.grpc_port, 3600)
+            await _subscribe(service.grpc_port, url=loaded.url)
+            await asyncio.sleep(2)  # the streams are open
+            loading = asyncio.ensure_future(
+                asyncio.to_thread(preload, "decisions", settings, cases, count)
             )
-            await _until(lambda: service.writer.commands_handled >= 2 * count)
+            # A fact is done once its recipients' writers have recorded its two notifications
+            # and its webhook's delivery: three commands (the subscription's change is one
+            # more, before them).
+            recorded = lambda: service.writer.commands_handled // 3  # noqa: E731
+            if count:
+                most = await window("notifications, most", recorded, count)
+            await loading
+            await _until(
+                lambda: service.deliverer.in_flight == 0
+                and service.writer.commands_handled >= 3 * count + 1
+            )
+            loaded.stop()
             rate = most.per_s / 2
             receiver = _Subscribers(service.grpc_port, seconds + 10)
-            await _subscribe(service.grpc_port, channels=[N.CHANNEL_WEBHOOK], url=receiver.url)
-            await asyncio.sleep(2)  # the streams are open
+            await _subscribe(service.grpc_port, url=receiver.url)
+            await asyncio.sleep(2)
             await asyncio.to_thread(_produce_at, settings, cases, rate, seconds)
-            delivered = await asyncio.to_thread(receiver.result)
+            received = await asyncio.to_thread(receiver.result)
         finally:
             await service.handle.stop()
         baseline = await _passthrough(settings, rate, seconds)
@@ -84,8 +98,8 @@ async def main(count: int, seconds: float) -> None:
         delete_prefixed(settings)
 
     print(
-        f"\nnotifications: {count} decided cases pre-loaded, two notifications each (a right "
-        f"holder's stream, a subscriber's webhook); rocksdb store"
+        f"\nnotifications: {count} decided cases, two notifications each (a right holder's, on "
+        f"its stream; a subscriber's, to its webhook); rocksdb store"
     )
     print(
         f"most: {most.per_s:.0f} facts/s ({2 * most.per_s:.0f} notifications/s), "
@@ -94,8 +108,8 @@ async def main(count: int, seconds: float) -> None:
     print(f"\nat {rate:.0f} facts/s for {seconds:.0f} s, from the fact's time to its receipt:")
     print(f"{'':44} {'received':>9} {'p50 ms':>8} {'p99 ms':>8}")
     rows = {
-        "50 Subscribe streams": delivered["stream"],
-        "webhook receiver": delivered["webhook"],
+        "50 Subscribe streams": received["stream"],
+        "webhook receiver": received["webhook"],
         f"bare aiokafka pass-through, {HOPS} hops": baseline,
     }
     for name, row in rows.items():
@@ -105,13 +119,13 @@ async def main(count: int, seconds: float) -> None:
         print(f"{name} p99 / pass-through p99: {rows[name]['p99_ms'] / base:.1f}")
 
 
-async def _subscribe(port: int, *, channels, url: str = "") -> None:
+async def _subscribe(port: int, *, url: str) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = notifications_pb2_grpc.NotificationsStub(channel)
         subscription = N.Subscription(
             subscription_id=SUBSCRIPTION,
             filter=N.SubscriptionFilter(event_types=["CaseDecided"]),
-            channels=channels,
+            channels=[N.CHANNEL_WEBHOOK],
             webhook_url=url,
         )
         for _ in range(600):
@@ -144,6 +158,10 @@ class _Subscribers:
         )
         self.url = self._process.stdout.readline().strip()
         assert self._process.stdout.readline().strip() == "following"
+
+    def stop(self) -> None:
+        self._process.kill()
+        self._process.wait()
 
     def result(self) -> dict:
         out = self._process.stdout.read()
@@ -221,5 +239,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, help="only the latency at this rate (facts/s)")
     args = parser.parse_args()
-    asyncio.run(main(args.count, args.seconds))
+    asyncio.run(main(args.count, args.seconds, args.rate))

@@ -127,6 +127,7 @@ class WebhookDeliverer:
         self._tracked: dict[str, _Tracked] = {}
         self._session: aiohttp.ClientSession | None = None
         self._stopping = False
+        self.delivered = 0  # since start (benchmarks and probes read it)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -310,6 +311,7 @@ class WebhookDeliverer:
             last_error=tracked.last_error if not delivered else "",
         )
         await self._report(outcome)
+        self.delivered += delivered
         if not delivered:
             await self._failed(outcome, notification)
         self._tracked.pop(key, None)

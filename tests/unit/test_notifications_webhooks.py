@@ -91,3 +91,8 @@ def test_a_host_that_does_not_resolve_is_refused():
 def test_a_host_that_is_neither_a_name_nor_an_address_is_refused(url):
     problem = url_problem(url, resolve=_resolving_to("93.184.216.34"))
     assert problem is not None and "neither a host name nor an IP address" in problem
+
+
+@pytest.mark.parametrize("url", ["https://example.com./h", "https://bücher.example/h"])
+def test_a_trailing_dot_and_an_international_name_are_host_names(url):
+    assert url_problem(url, resolve=_resolving_to("93.184.216.34")) is None

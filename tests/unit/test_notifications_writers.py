@@ -240,3 +240,25 @@ def test_a_recipients_command_on_another_partition_is_refused():
         key="ipb-sz",
     )
     check_routed(changed, home)
+
+
+def test_deleting_a_subscription_ends_its_pending_webhooks_as_failed():
+    recipients = RecipientState()
+    hook = N.WebhookTarget(subscription_id="S-1", url="https://a.example/h")
+    other = N.WebhookTarget(subscription_id="S-2", url="https://b.example/h")
+    for n in range(2):
+        _record(
+            recipients,
+            N.NotificationRouted(
+                notification_id=f"N-{n}", recipient="ipb-sz", webhooks=[hook, other]
+            ),
+        )
+    removed = N.SubscriptionChanged(
+        subscription=N.Subscription(subscription_id="S-1", recipient="ipb-sz"), removed=True
+    )
+    facts = inbox.decide(removed, recipients)
+    assert [type(f).__name__ for f in facts] == ["SubscriptionChanged", *["NotificationFailed"] * 2]
+    assert all("deleted" in f.last_error for f in facts[1:])
+    for fact in facts:
+        inbox.evolve(recipients, fact, fact_time())
+    assert sorted(recipients.pending) == [pending_key("ipb-sz", n, "S-2") for n in (1, 2)]

@@ -104,7 +104,9 @@ class WebhookDeliverer:
         notification_of: Callable[[str, int], N.Notification | None],
         pending: Callable[[], Iterable[R.PendingWebhook]],
         owns: Callable[[str], bool],
-        removed: Callable[[str, str], bool],  # (recipient, subscription id): deleted since
+        # (recipient, sequence, subscription id): still to deliver (not ended meanwhile: its
+        # subscription deleted, its notification out of the inbox, its outcome recorded)
+        still_pending: Callable[[str, int, str], bool],
         report: Callable[[N.WebhookAttempted], Awaitable[None]],
         failed: Callable[[N.WebhookAttempted, N.Notification | None], Awaitable[None]],
         schedule: RetrySchedule,
@@ -116,7 +118,7 @@ class WebhookDeliverer:
         self._notification_of = notification_of
         self._pending = pending
         self._owns = owns
-        self._removed = removed
+        self._still_pending = still_pending
         self._report = report
         self._failed = failed
         self._schedule = schedule
@@ -232,12 +234,9 @@ class WebhookDeliverer:
             del self._tracked[key]  # another replica owns the recipient now: it delivers
             return
         notification = self._notification_of(item.recipient, item.sequence)
-        if notification is None:
-            del self._tracked[key]  # no longer kept (INBOX_KEPT later): recorded failed
-            return
-        if self._removed(item.recipient, item.target.subscription_id):
-            tracked.last_error = "the subscription was deleted before it was delivered"
-            await self._end(key, tracked, notification, delivered=False)
+        pending = self._still_pending(item.recipient, item.sequence, item.target.subscription_id)
+        if notification is None or not pending:
+            del self._tracked[key]  # its end is recorded already
             return
         tracked.attempts += 1
         error = await self._post(item, notification)

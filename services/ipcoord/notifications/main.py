@@ -21,6 +21,7 @@ from ipcoord.notifications.state import (
     RecipientState,
     RouterState,
     notification_key,
+    pending_key,
 )
 from ipcoord.notifications.state_codecs import RECIPIENT_CODECS, ROUTER_CODECS
 from ipcoord.notifications.stream import (
@@ -177,9 +178,8 @@ async def build(settings: Settings, *, retry: RetrySchedule | None = None) -> No
     def notification_of(recipient: str, sequence: int) -> N.Notification | None:
         return recipients.notifications.get(notification_key(recipient, sequence))
 
-    def removed(recipient: str, subscription_id: str) -> bool:
-        inbox = recipients.inboxes.get(recipient)
-        return inbox is not None and subscription_id in inbox.removed_subscriptions
+    def still_pending(recipient: str, sequence: int, subscription_id: str) -> bool:
+        return pending_key(recipient, sequence, subscription_id) in recipients.pending
 
     async def report(outcome: N.WebhookAttempted) -> None:
         # One id per outcome: reported twice (a takeover), it is recorded once.
@@ -196,7 +196,7 @@ async def build(settings: Settings, *, retry: RetrySchedule | None = None) -> No
         notification_of=notification_of,
         pending=lambda: list(recipients.pending.values()),
         owns=owns,
-        removed=removed,
+        still_pending=still_pending,
         report=report,
         failed=failed,
         schedule=retry or RetrySchedule(),

@@ -72,7 +72,7 @@ def url_problem(
         return "must be an https:// URL with a host"
     if parts.username or parts.password:
         return "must not carry credentials (the signature authenticates the sender)"
-    if not _HOST.fullmatch(parts.hostname) and not is_address(parts.hostname):
+    if not is_address(parts.hostname) and not _is_host_name(parts.hostname):
         return f"{parts.hostname[:100]!r} is neither a host name nor an IP address"
     try:
         addresses = resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80))
@@ -116,6 +116,15 @@ def derived_secret(key: bytes, recipient: str, subscription_id: str) -> str:
 _HOST = re.compile(
     r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?"
 )
+
+
+def _is_host_name(host: str) -> bool:
+    """A DNS name, a trailing dot and international names (IDNA) included."""
+    try:
+        ascii_name = host.removesuffix(".").encode("idna").decode()
+    except UnicodeError:
+        return False
+    return bool(_HOST.fullmatch(ascii_name))
 
 
 def is_address(host: str) -> bool:

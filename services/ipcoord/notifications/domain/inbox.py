@@ -22,7 +22,6 @@ from ipcoord.v1 import notifications_pb2 as N
 from ipcoord.v1 import notifications_state_pb2 as R
 
 ACKNOWLEDGE_MAX = 1_000  # ids per Acknowledge
-REMOVED_SUBSCRIPTIONS_KEPT = 100
 
 
 def decide(body: Message, state: RecipientState) -> list[Message]:
@@ -34,7 +33,9 @@ def decide(body: Message, state: RecipientState) -> list[Message]:
         case N.WebhookAttempted():
             return webhook_attempted(body, state)
         case N.SubscriptionChanged():
-            return [body]  # the router decided it; on the recipient's log from here
+            # The router decided it; on the recipient's log from here, with the deliveries a
+            # removal ends.
+            return [body, *_given_up(state, body)]
     raise TypeError(f"a recipient's writer does not handle {type(body).__name__}")
 
 
@@ -64,22 +65,40 @@ def record(routed: N.NotificationRouted, state: RecipientState) -> list[Message]
     ]
 
 
+def _given_up(state: RecipientState, change: N.SubscriptionChanged) -> list[Message]:
+    """A removed subscription's webhooks still pending: failed, not tried again. A scan of the
+    pending deliveries (few: only those not yet delivered), for a rare command."""
+    if not change.removed:
+        return []
+    recipient, sid = change.subscription.recipient, change.subscription.subscription_id
+    prefix = f"{recipient}/"
+    return [
+        _failed(item.notification_id, recipient, sid, item.sequence, "its subscription was deleted")
+        for key, item in sorted(state.pending.items())
+        if key.startswith(prefix) and item.target.subscription_id == sid
+    ]
+
+
+def _failed(notification_id: str, recipient: str, sid: str, sequence: int, why: str):
+    return N.NotificationFailed(
+        notification_id=notification_id,
+        recipient=recipient,
+        channel=N.CHANNEL_WEBHOOK,
+        last_error=f"given up: {why}",
+        subscription_id=sid,
+        sequence=sequence,
+    )
+
+
 def _expiring(state: RecipientState, recipient: str, sequence: int) -> list[Message]:
     """The webhooks still pending for the notification that leaves the inbox now: failed,
     visibly (it is long given up, INBOX_KEPT notifications later)."""
     old = state.notifications.get(notification_key(recipient, sequence)) if sequence > 0 else None
     if old is None:
         return []
+    why = f"not delivered before it left the inbox (the newest {INBOX_KEPT} stay)"
     return [
-        N.NotificationFailed(
-            notification_id=old.record.notification_id,
-            recipient=recipient,
-            channel=N.CHANNEL_WEBHOOK,
-            attempts=hook.attempts,
-            last_error=f"not delivered before it left the inbox (the newest {INBOX_KEPT} stay)",
-            subscription_id=hook.subscription_id,
-            sequence=sequence,
-        )
+        _failed(old.record.notification_id, recipient, hook.subscription_id, sequence, why)
         for hook in old.webhooks
         if pending_key(recipient, sequence, hook.subscription_id) in state.pending
     ]
@@ -133,7 +152,7 @@ def evolve(state: RecipientState, event: Message, at) -> None:
         case N.NotificationDelivered() | N.NotificationFailed():
             _delivery_ended(state, event)
         case N.SubscriptionChanged():
-            _subscription_changed(state, event)
+            pass  # the router keeps subscriptions; a removal's failures are their own facts
         case N.NotificationCommandRejected():
             pass
         case _:
@@ -146,7 +165,6 @@ def _recorded(state: RecipientState, event: N.NotificationRecorded, at) -> None:
     state.inboxes[recipient] = R.InboxRecord(
         last_sequence=sequence,
         unread=(inbox.unread if inbox else 0) + 1,
-        removed_subscriptions=inbox.removed_subscriptions if inbox else [],
     )
     kept = N.Notification(
         record=event,
@@ -215,17 +233,6 @@ def _acknowledged(state: RecipientState, event: N.NotificationsAcknowledged) -> 
     inbox = state.inboxes.get(recipient)
     if inbox is not None and marked:
         state.inboxes[recipient] = _with_unread(inbox, max(0, inbox.unread - marked))
-
-
-def _subscription_changed(state: RecipientState, event: N.SubscriptionChanged) -> None:
-    recipient, sid = event.subscription.recipient, event.subscription.subscription_id
-    inbox = state.inboxes.get(recipient) or R.InboxRecord()
-    removed = [s for s in inbox.removed_subscriptions if s != sid]
-    if event.removed:
-        removed = [*removed, sid][-REMOVED_SUBSCRIPTIONS_KEPT:]
-    state.inboxes[recipient] = R.InboxRecord(
-        last_sequence=inbox.last_sequence, unread=inbox.unread, removed_subscriptions=removed
-    )
 
 
 def _delivery_ended(state, event) -> None:

@@ -81,8 +81,10 @@ async def main(count: int, seconds: float, fixed_rate: float | None) -> None:
                 most = await window("notifications, most", recorded, count)
             await loading
             await _until(
-                lambda: service.deliverer.in_flight == 0
-                and service.writer.commands_handled >= 3 * count + 1
+                lambda: (
+                    service.deliverer.in_flight == 0
+                    and service.writer.commands_handled >= 3 * count + 1
+                )
             )
             loaded.stop()
             rate = most.per_s / 2

@@ -10,6 +10,8 @@ import dataclasses
 
 import grpc
 import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
+from cloudevents.core.formats.json import JSONFormat
 from ipcoord.notifications.main import build
 from ipcoord.notifications.replay import rebuilt
 from ipcoord.platform import codec
@@ -18,7 +20,7 @@ from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import notifications_pb2 as N
 from ipcoord.v1 import notifications_pb2_grpc
-from support.kafka import eventually, produce_envelopes, read_envelopes
+from support.kafka import eventually, produce_envelopes, read_envelopes, read_topic
 from support.notifications import RESPONDENT, case_facts, fact
 from support.reports import RIGHT_HOLDER, report
 
@@ -343,3 +345,21 @@ async def test_a_fact_delivered_twice_is_one_notification(settings, as_bureau):
     inbox = await _inbox(bureau, "ipb-sz")
     assert [n.record.subject_key for n in inbox] == ["C-80", "C-80", "C-81"]
     assert len({n.record.source_event_id for n in inbox}) == 3
+
+
+async def test_what_the_service_publishes_reads_as_cloudevents(settings, as_bureau):
+    """Any Kafka consumer with a CloudEvents SDK reads the service's records (binary mode)."""
+    produce_envelopes(settings, CASES, case_facts("C-90", 2))
+    await eventually(lambda: _has(as_bureau("ipb-sz"), "ipb-sz", 2))
+    records = read_topic(settings, NOTIFICATIONS)
+    assert len(records) >= 2
+    for record in records:
+        event = from_binary(
+            KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value),
+            JSONFormat(),
+        )
+        data = event.get_data()
+        env = codec.decode(data if isinstance(data, bytes) else data.encode())
+        assert (event.get_id(), event.get_type()) == (env.event_id, env.event_type)
+        assert event.get_source() == env.producer_bureau == "ipcoord-notifications"
+        assert event.get_subject() == "ipb-sz"

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 
 import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
+from cloudevents.core.formats.json import JSONFormat
 from ipcoord.platform import codec
 from ipcoord.platform.ids import new_event_id, new_traceparent, trace_id_of
 from ipcoord.v1 import intake_pb2
@@ -83,7 +86,7 @@ def test_headers_carry_type_content_type_and_trace():
     parent = new_traceparent()
     headers = codec.headers(env, parent_traceparent=parent)
     assert codec.header(headers, codec.HEADER_EVENT_TYPE) == "ipcoord.v1.CaseAccepted"
-    assert "ipcoord.v1.Envelope" in codec.header(headers, codec.HEADER_CONTENT_TYPE)
+    assert codec.header(headers, codec.HEADER_CONTENT_TYPE) == "application/protobuf"
     child = codec.header(headers, codec.HEADER_TRACEPARENT)
     assert trace_id_of(child) == trace_id_of(parent)
     assert child != parent
@@ -113,3 +116,20 @@ def test_derived_event_ids_repeat_for_the_same_command_and_sort_like_their_comma
     # A sender's own id that is not a UUIDv7 still gives stable, distinct ids.
     assert derived_event_id("SZ-2026-0001", 0) == derived_event_id("SZ-2026-0001", 0)
     assert derived_event_id("SZ-2026-0001", 0) != derived_event_id("SZ-2026-0001", 1)
+
+
+def test_every_record_reads_as_a_cloudevent_with_the_sdks_kafka_binding():
+    env = _accepted()
+    message = KafkaMessage(
+        headers=dict(codec.headers(env)), key=env.subject_key.encode(), value=codec.encode(env)
+    )
+    event = from_binary(message, JSONFormat())
+    assert event.get_id() == env.event_id
+    assert event.get_source() == env.producer_bureau
+    assert event.get_type() == "ipcoord.v1.CaseAccepted"
+    assert event.get_subject() == env.subject_key
+    assert event.get_time() == env.occurred_at.ToDatetime(tzinfo=UTC)
+    assert event.get_datacontenttype() == "application/protobuf"
+    assert event.get_dataschema() == "urn:ipcoord:proto:ipcoord.v1.Envelope"
+    data = event.get_data()  # bytes, or text when the bytes happen to be UTF-8
+    assert codec.decode(data if isinstance(data, bytes) else data.encode()) == env

@@ -2,8 +2,13 @@
 
 Headers let routers and operators see what a record is without decoding it:
   ipcoord-event-type   fully-qualified body message name, e.g. ipcoord.v1.CaseFiled
-  content-type         application/x-protobuf; messageType=ipcoord.v1.Envelope
+  content-type         application/protobuf (the value is an ipcoord.v1.Envelope)
   traceparent          W3C trace context
+and the CloudEvents Kafka binding's binary mode (spec 1.0), so that a consumer written with any
+CloudEvents SDK reads every envelope as an event:
+  ce_specversion 1.0, ce_id the event id, ce_source the producing bureau, ce_type the body
+  message name, ce_time when it happened (RFC 3339), ce_subject the subject key,
+  ce_dataschema the message the data decodes as (urn:ipcoord:proto:ipcoord.v1.Envelope).
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from ipcoord.platform.ids import new_event_id, new_traceparent
 from ipcoord.v1 import envelope_pb2
 
 Envelope = envelope_pb2.Envelope
-
-CONTENT_TYPE = "application/x-protobuf; messageType=ipcoord.v1.Envelope"
+CONTENT_TYPE = "application/protobuf"
+DATA_SCHEMA = f"urn:ipcoord:proto:{Envelope.DESCRIPTOR.full_name}"
 HEADER_EVENT_TYPE = "ipcoord-event-type"
 HEADER_CONTENT_TYPE = "content-type"
 HEADER_TRACEPARENT = "traceparent"
@@ -132,10 +137,18 @@ def check(env: Envelope) -> None:
 
 
 def headers(env: Envelope, *, parent_traceparent: str | None = None) -> list[tuple[str, bytes]]:
+    subject = [("ce_subject", env.subject_key.encode())] if env.subject_key else []
     return [
         (HEADER_EVENT_TYPE, env.event_type.encode()),
         (HEADER_CONTENT_TYPE, CONTENT_TYPE.encode()),
         (HEADER_TRACEPARENT, new_traceparent(parent_traceparent).encode()),
+        ("ce_specversion", b"1.0"),
+        ("ce_id", env.event_id.encode()),
+        ("ce_source", env.producer_bureau.encode()),
+        ("ce_type", env.event_type.encode()),
+        ("ce_time", env.occurred_at.ToJsonString().encode()),
+        *subject,  # optional in CloudEvents, and never empty when given
+        ("ce_dataschema", DATA_SCHEMA.encode()),
     ]
 
 

@@ -13,18 +13,10 @@ from ipcoord.intake.main import build as build_intake
 from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import credit_pb2_grpc, intake_pb2_grpc
 from ipcoord.v1 import intake_pb2 as S
+from support.callers import Caller
 from support.clock import ManualClock
 from support.kafka import eventually
 from support.reports import RIGHT_HOLDER, report, uscc
-
-
-class Caller:
-    def __init__(self, stub, bureau: str) -> None:
-        self._stub, self._metadata = stub, (("x-ipcoord-bureau", bureau),)
-
-    def __getattr__(self, method: str):
-        rpc = getattr(self._stub, method)
-        return lambda request: rpc(request, metadata=self._metadata, timeout=30)
 
 
 @pytest.fixture

@@ -16,20 +16,12 @@ from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import credit_pb2_grpc, intake_pb2_grpc, notifications_pb2_grpc
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import notifications_pb2 as N
+from support.callers import Caller
 from support.clock import ManualClock
 from support.kafka import eventually
 from support.reports import RIGHT_HOLDER, report, uscc
 
 RESPONDENT = uscc(91)
-
-
-class Caller:
-    def __init__(self, stub, bureau: str) -> None:
-        self._stub, self._metadata = stub, (("x-ipcoord-bureau", bureau),)
-
-    def __getattr__(self, method: str):
-        rpc = getattr(self._stub, method)
-        return lambda request: rpc(request, metadata=self._metadata, timeout=30)
 
 
 @pytest.fixture

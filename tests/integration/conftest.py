@@ -5,8 +5,14 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 from ipcoord.intake.main import build
+from ipcoord.platform.bureaus import BureauRegistry
+from ipcoord.platform.grpc_server import create_server
+from ipcoord.platform.identity import IdentityResolver
+from ipcoord.platform.settings import Settings
 from ipcoord.v1 import intake_pb2_grpc
 from support.clock import ManualClock
+from support.grpc_probe import WhoAmI
+from support.pki import ThrowawayCA
 
 
 class Bureau:
@@ -43,3 +49,24 @@ async def channel(intake):
 @pytest.fixture
 def as_bureau(channel):
     return lambda bureau: Bureau(channel, bureau)
+
+
+@pytest.fixture
+async def tls_server(tmp_path):
+    """A TLS server whose CaseIntake.GetCase answers with the caller's bureau (the
+    certificate's CN), and the CA that issued its certificate."""
+    ca = ThrowawayCA()
+    cert, key, client_ca = ca.write_server_files(tmp_path)
+    settings = Settings(
+        grpc_host="127.0.0.1",
+        tls_cert_file=cert,
+        tls_key_file=key,
+        tls_client_ca_file=client_ca,
+        bureaus="cnipa:ipa:100000,ipb-sz:ipa:440300",  # with TLS the registry is required
+    )
+    identity = IdentityResolver(BureauRegistry.demo(), insecure_dev_identity=False)
+    running = await create_server(
+        [WhoAmI(identity).registration()], settings, port=0, service="probe"
+    )
+    yield ca, running
+    await running.stop(grace=0)

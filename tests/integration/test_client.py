@@ -10,14 +10,8 @@ from concurrent import futures
 import grpc
 import pytest
 from ipcoord.client import Publisher, Services, Tls
-from ipcoord.platform.bureaus import BureauRegistry
-from ipcoord.platform.grpc_server import create_server
-from ipcoord.platform.identity import IdentityResolver
-from ipcoord.platform.settings import Settings
 from ipcoord.v1 import intake_pb2 as S
-from support.grpc_probe import WhoAmI
 from support.kafka import eventually
-from support.pki import ThrowawayCA
 from support.reports import report, uscc
 
 
@@ -81,27 +75,13 @@ def test_services_need_a_certificate_or_a_dev_bureau():
         Services()
 
 
-async def test_the_certificate_from_three_files_names_the_bureau(tmp_path):
-    ca = ThrowawayCA()
-    cert, key, client_ca = ca.write_server_files(tmp_path)
-    settings = Settings(
-        grpc_host="127.0.0.1",
-        tls_cert_file=cert,
-        tls_key_file=key,
-        tls_client_ca_file=client_ca,
-        bureaus="cnipa:ipa:100000,ipb-sz:ipa:440300",
-    )
-    identity = IdentityResolver(BureauRegistry.demo(), insecure_dev_identity=False)
-    running = await create_server(
-        [WhoAmI(identity).registration()], settings, port=0, service="probe"
-    )
+async def test_the_certificate_from_three_files_names_the_bureau(tls_server, tmp_path):
+    ca, running = tls_server
     bureau = ca.issue("ipb-sz", server=False)
-    (tmp_path / "ipb-sz.crt").write_bytes(bureau.cert_pem)
-    (tmp_path / "ipb-sz.key").write_bytes(bureau.key_pem)
-    tls = Tls(cert=tmp_path / "ipb-sz.crt", key=tmp_path / "ipb-sz.key", ca=client_ca)
-    try:
-        with Services(intake=f"localhost:{running.port}", tls=tls) as services:
-            who = await asyncio.to_thread(services.intake.GetCase, S.GetCaseRequest())
-    finally:
-        await running.stop(grace=0)
+    files = {"ipb-sz.crt": bureau.cert_pem, "ipb-sz.key": bureau.key_pem, "ca.crt": ca.cert_pem}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    tls = Tls(cert=tmp_path / "ipb-sz.crt", key=tmp_path / "ipb-sz.key", ca=tmp_path / "ca.crt")
+    with Services(intake=f"localhost:{running.port}", tls=tls) as services:
+        who = await asyncio.to_thread(services.intake.GetCase, S.GetCaseRequest())
     assert who.case_id == "ipb-sz"

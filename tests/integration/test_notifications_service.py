@@ -20,6 +20,7 @@ from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import notifications_pb2 as N
 from ipcoord.v1 import notifications_pb2_grpc
+from support import callers
 from support.kafka import eventually, produce_envelopes, read_envelopes, read_topic
 from support.notifications import RESPONDENT, case_facts, fact
 from support.reports import RIGHT_HOLDER, report
@@ -27,18 +28,8 @@ from support.reports import RIGHT_HOLDER, report
 OPERATOR = "cnipa"
 
 
-class Caller:
-    """A Notifications stub calling as one bureau (dev identity header)."""
-
-    def __init__(self, channel, bureau: str) -> None:
-        self._stub = notifications_pb2_grpc.NotificationsStub(channel)
-        self.metadata = (("x-ipcoord-bureau", bureau),)
-
-    def __getattr__(self, method: str):
-        rpc = getattr(self._stub, method)
-        if method == "Subscribe":
-            return lambda request, **kw: rpc(request, metadata=self.metadata, **kw)
-        return lambda request: rpc(request, metadata=self.metadata, timeout=30)
+def Caller(channel, bureau: str) -> callers.Caller:
+    return callers.Caller(notifications_pb2_grpc.NotificationsStub(channel), bureau)
 
 
 @pytest.fixture

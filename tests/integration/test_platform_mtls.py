@@ -4,32 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from ipcoord.platform.bureaus import BureauRegistry
-from ipcoord.platform.grpc_server import create_server
-from ipcoord.platform.identity import IdentityResolver
-from ipcoord.platform.settings import Settings
 from ipcoord.v1 import intake_pb2, intake_pb2_grpc
-from support.grpc_probe import WhoAmI
 from support.pki import ThrowawayCA
-
-
-@pytest.fixture
-async def tls_server(tmp_path):
-    ca = ThrowawayCA()
-    cert, key, client_ca = ca.write_server_files(tmp_path)
-    settings = Settings(
-        grpc_host="127.0.0.1",
-        tls_cert_file=cert,
-        tls_key_file=key,
-        tls_client_ca_file=client_ca,
-        bureaus="cnipa:ipa:100000,ipb-sz:ipa:440300",  # with TLS the registry is required
-    )
-    identity = IdentityResolver(BureauRegistry.demo(), insecure_dev_identity=False)
-    running = await create_server(
-        [WhoAmI(identity).registration()], settings, port=0, service="probe"
-    )
-    yield ca, running
-    await running.stop(grace=0)
 
 
 def _channel(ca: ThrowawayCA, port: int, client=None) -> grpc.aio.Channel:

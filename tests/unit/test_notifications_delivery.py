@@ -113,8 +113,9 @@ async def test_a_failing_endpoint_is_retried_then_reported_failed():
         await deliverer.stop()
 
 
-async def test_an_address_in_the_url_and_plain_http_are_checked_before_each_post():
-    deliverer = WebhookDeliverer(
+def _checking(**kwargs) -> WebhookDeliverer:
+    """A deliverer whose checks before connecting are tried alone."""
+    return WebhookDeliverer(
         secret_of=lambda r, s: "",
         notification_of=lambda r, s: None,
         pending=list,
@@ -123,23 +124,18 @@ async def test_an_address_in_the_url_and_plain_http_are_checked_before_each_post
         report=None,
         failed=None,
         schedule=RetrySchedule(),
+        **kwargs,
     )
+
+
+async def test_an_address_in_the_url_and_plain_http_are_checked_before_each_post():
+    deliverer = _checking()
     refused = deliverer._refused_before_connecting
     assert "own network" in await refused("http://127.0.0.1:8080/hook")
     assert "own network" in await refused("https://[::1]/hook")
     assert "https" in await refused("http://93.184.216.34/hook")
     assert await refused("https://93.184.216.34/hook") is None
-    allowed = WebhookDeliverer(
-        secret_of=lambda r, s: "",
-        notification_of=lambda r, s: None,
-        pending=list,
-        owns=lambda r: True,
-        still_pending=lambda r, n, s: True,
-        report=None,
-        failed=None,
-        schedule=RetrySchedule(),
-        allowed=[ipaddress.ip_network("127.0.0.0/8")],
-    )
+    allowed = _checking(allowed=[ipaddress.ip_network("127.0.0.0/8")])
     assert await allowed._refused_before_connecting("http://127.0.0.1:8080/hook") is None
 
 

@@ -8,20 +8,25 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from ipcoord.notifications.webhooks import new_secret, signed_headers, url_problem
+from ipcoord.notifications.webhooks import derived_secret, signed_headers, url_problem
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+KEY = b"k" * 32
+
 
 def test_a_receiver_verifies_the_signature_with_the_standard_library():
-    secret, body = new_secret(), json.dumps({"notification_id": "n-1"}).encode()
+    secret, body = (
+        derived_secret(KEY, "ipb-sz", "S-1"),
+        json.dumps({"notification_id": "n-1"}).encode(),
+    )
     headers = signed_headers(secret, "n-1", datetime.now(UTC), body)
     assert headers["webhook-id"] == "n-1"
     assert Webhook(secret).verify(body, headers) == {"notification_id": "n-1"}
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(body.replace(b"n-1", b"n-2"), headers)  # tampered
     with pytest.raises(WebhookVerificationError):
-        Webhook(new_secret()).verify(body, headers)  # another subscription's secret
+        Webhook(derived_secret(KEY, "ipb-sz", "S-2")).verify(body, headers)  # another's secret
 
 
 def _resolving_to(*addresses):

@@ -55,7 +55,3 @@ class LiveStreams:
                 events.discard(woken)
                 if not events:
                     del self._waiting[recipient]
-
-    @property
-    def open_streams(self) -> int:
-        return sum(len(events) for events in self._waiting.values())

@@ -18,7 +18,6 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import os
 import re
 import socket
 from collections.abc import Callable, Iterable
@@ -32,10 +31,6 @@ MAX_URL = 2_000
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolve = Callable[[str, int], list[str]]  # host, port -> the addresses it resolves to
-
-
-def new_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode()
 
 
 def signed_headers(secret: str, notification_id: str, at: datetime, body: bytes) -> dict[str, str]:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import faust
 from aiokafka.errors import KafkaError
-from faust.exceptions import ProducerSendError
+from faust.exceptions import PartitionsMismatch, ProducerSendError
 from faust.types import EventT, StreamT
 
 from ipcoord.platform import codec, faust_patches, metrics
@@ -81,7 +81,9 @@ def dead_letter_sink(app: faust.App, settings: Settings, service: str) -> DeadLe
 
 
 # Failures of the broker or of publishing, never of the record itself.
-_BROKER_ERRORS = (KafkaError, ProducerSendError)
+# A table whose changelog has other partitions than its source topic is misconfigured: every
+# write would fail the same way, so it stops the service rather than dead-letter each record.
+_BROKER_ERRORS = (KafkaError, ProducerSendError, PartitionsMismatch)
 
 EnvelopeHandler = Callable[[codec.Envelope, EventT], Awaitable[None]]
 

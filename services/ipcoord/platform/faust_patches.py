@@ -1,4 +1,4 @@
-"""Two fixes to faust-streaming 0.15.3 / mode (pinned in pyproject.toml), applied by create_app.
+"""Three fixes to faust-streaming 0.15.3 / mode (pinned in pyproject.toml), applied by create_app.
 
 1. Records fetched during recovery's seek were dropped.
 
@@ -28,6 +28,16 @@ logged and accepted: the replica works; others forwarding lookups to its old add
 UNAVAILABLE until the group next rebalances, which a restart alone does not cause (README,
 "Replicas": announce a stable name and port).
 
+3. On a new cluster the first writes to a table failed for minutes. Before a table's changelog
+record is sent, Faust checks that the changelog has as many partitions as the source topic,
+asking the consumer's metadata. For a changelog Faust has just created, that metadata lists the
+topic with no partitions yet (its leader was not elected when it was fetched), and nothing
+refreshes it while the consumer does not read the topic (5 minutes by default). Every write
+raised PartitionsMismatch "... has 0 partitions". `make dev` on a fresh broker dead-lettered
+1,606 notification commands and 13 submissions that way. Now no partitions reads as "not known
+yet": the check is skipped and made again at the next write (the producer fetches the metadata
+it needs to send). A real mismatch still raises, and stops the service (platform/faust_app.py).
+
 They are checked against faust-streaming 0.15.x only (pinned in pyproject.toml): another version
 refuses to start until the patch has been re-checked against it."""
 
@@ -38,12 +48,14 @@ import logging
 import faust
 from faust.assignor.client_assignment import ClientMetadata
 from faust.assignor.partition_assignor import PartitionAssignor
+from faust.tables.base import Collection
 from mode.utils.queues import FlowControlEvent
 
 log = logging.getLogger(__name__)
 
 _resume = FlowControlEvent.resume
 _on_assignment = PartitionAssignor.on_assignment
+_verify_partitions = Collection._verify_source_topic_partitions
 
 
 def _resume_clearing_only_after_a_suspend(self: FlowControlEvent) -> None:
@@ -68,6 +80,14 @@ def _on_assignment_under_an_old_url(self: PartitionAssignor, assignment) -> None
         )
 
 
+def _verify_partitions_once_known(self: Collection, source_topic: str) -> None:
+    if source_topic in self._verified_source_topics_for_partitions:
+        return
+    if not self.app.consumer.topic_partitions(self.changelog_topic_name):
+        return  # just created: its partitions are not in the metadata yet; check next time
+    _verify_partitions(self, source_topic)
+
+
 def apply() -> None:
     if not faust.__version__.startswith("0.15."):
         raise RuntimeError(
@@ -76,3 +96,4 @@ def apply() -> None:
         )
     FlowControlEvent.resume = _resume_clearing_only_after_a_suspend
     PartitionAssignor.on_assignment = _on_assignment_under_an_old_url
+    Collection._verify_source_topic_partitions = _verify_partitions_once_known

@@ -35,12 +35,8 @@ kafka-down: ## stop the local Kafka broker (no-op if it is not running)
 topics: install kafka-up ## create the registry's topics
 	$(BIN)/ipcoord topics create
 
-dev: install kafka-up topics ## bring the system up: broker, topics, services (gRPC on :50051-50053)
-	@bash deploy/local/services.sh up
-	@echo "ipcoord: broker on $(BROKER_SHOWN); gRPC: intake localhost:50051, credit :50052,"
-	@echo "         notifications :50053"
-	@echo "         (dev identity: send your bureau id in the x-ipcoord-bureau header)."
-	@echo "         Logs in var/run/; 'make down' stops everything."
+dev: install kafka-up topics ## bring the system up and run the demo (Ctrl-C stops the services)
+	@bash deploy/local/dev.sh
 
 down: ## stop everything `make dev` started (services, then the broker)
 	@bash deploy/local/services.sh down

@@ -10,6 +10,9 @@ services=(intake credit notifications)
 mkdir -p "$run_dir"
 export IPCOORD_INSECURE_DEV_IDENTITY="${IPCOORD_INSECURE_DEV_IDENTITY:-true}"
 export IPCOORD_DATA_DIR="${IPCOORD_DATA_DIR:-$root/var/ipcoord}"
+# cnipa reads right holders' inboxes; webhooks may reach this machine (the demo's receiver).
+export IPCOORD_OPERATORS="${IPCOORD_OPERATORS:-cnipa}"
+export IPCOORD_WEBHOOK_ALLOWED_NETWORKS="${IPCOORD_WEBHOOK_ALLOWED_NETWORKS:-127.0.0.1/32}"
 
 up() {
   for s in "${services[@]}"; do

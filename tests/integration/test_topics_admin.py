@@ -96,7 +96,7 @@ def test_topics_describe_shows_the_broker_next_to_the_registry(empty_settings):
     cases_name = full_name(CASES, empty_settings.topic_prefix)
     _on_broker(empty_settings, {cases_name: 2})
 
-    result = _ipcoord(empty_settings, "topics", "describe")
+    result = _ipcoord(empty_settings, "topics", "describe", "--json")
 
     records = [json.loads(line) for line in result.output.splitlines()]
     assert [r["topic"] for r in records] == list(_registry_partitions(empty_settings))

@@ -1,38 +1,128 @@
+"""The `ipcoord` command without services: every command's help, the one-line errors a user
+meets (nothing listening, no broker, bad configuration, bad input), and reading report files."""
+
 from __future__ import annotations
 
+import json
+
+import pytest
 from click.testing import CliRunner
 from ipcoord.cli import main
+from ipcoord.cli.report_files import read_reports
+from ipcoord.v1 import common_pb2
+from support.reports import RIGHT_HOLDER, uscc
+
+COMMANDS = [
+    ["serve"],
+    ["submit"],
+    ["case"],
+    ["case", "show"],
+    ["case", "list"],
+    ["action", "progress"],
+    ["credit", "check"],
+    ["credit", "profile"],
+    ["notifications", "watch"],
+    ["notifications", "inbox"],
+    ["tail"],
+    ["replay"],
+    ["dead-letters"],
+    ["demo"],
+    ["topics"],
+    ["topics", "create"],
+    ["topics", "describe"],
+]
 
 
-def test_every_command_has_help():
-    runner = CliRunner()
-    for args in (
-        ["--help"],
-        ["serve", "--help"],
-        ["topics", "--help"],
-        ["topics", "create", "--help"],
-        ["topics", "describe", "--help"],
-    ):
-        result = runner.invoke(main, args)
-        assert result.exit_code == 0, result.output
-        assert "Usage:" in result.output
+@pytest.mark.parametrize("command", [[], *COMMANDS], ids=lambda c: " ".join(c) or "ipcoord")
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
 
 
 def test_unreachable_broker_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "localhost:1")
-    result = CliRunner().invoke(main, ["topics", "create"])
-    assert result.exit_code == 1
-    assert "cannot reach Kafka at localhost:1" in result.output
+    line = _one_line_error(CliRunner().invoke(main, ["topics", "create"]))
+    assert "cannot reach Kafka at localhost:1" in line
+
+
+def test_a_service_not_listening_is_a_clear_error():
+    args = ["--intake", "localhost:1", "--bureau", "ipb-sz", "--deadline", "2", "case", "show"]
+    line = _one_line_error(CliRunner().invoke(main, [*args, "C-1"]))
+    assert line.startswith("error: intake at localhost:1: ") and "make dev" in line
+
+
+def test_a_caller_must_say_who_it_is():
+    line = _one_line_error(CliRunner().invoke(main, ["case", "show", "C-1"]))
+    assert "--bureau" in line and "--tls-cert" in line
 
 
 def test_invalid_configuration_names_the_variable(monkeypatch):
     monkeypatch.setenv("IPCOORD_GRPC_PORT", "not-a-port")
-    result = CliRunner().invoke(main, ["serve", "intake"])
-    assert result.exit_code == 1
-    assert "invalid configuration" in result.output and "IPCOORD_GRPC_PORT" in result.output
+    line = _one_line_error(CliRunner().invoke(main, ["serve", "intake"]))
+    assert "invalid configuration" in line and "IPCOORD_GRPC_PORT" in line
 
 
 def test_unknown_service_is_refused():
     result = CliRunner().invoke(main, ["serve", "billing"])
     assert result.exit_code == 2
     assert "intake" in result.output
+
+
+def test_an_unknown_topic_names_the_known_ones():
+    line = _one_line_error(CliRunner().invoke(main, ["tail", "nonsense"]))
+    assert "ipcoord.cases.v1" in line
+
+
+def test_a_missing_report_file_is_a_clear_error(tmp_path):
+    args = ["--bureau", "ipb-sz", "submit", str(tmp_path / "missing.jsonl")]
+    line = _one_line_error(CliRunner().invoke(main, args))
+    assert "no such file" in line
+
+
+def test_reports_are_read_from_json_lines_with_each_bad_line_named(tmp_path):
+    path = tmp_path / "reports.jsonl"
+    good = {
+        "external_ref": "R-1",
+        "right_holder": {"uscc": RIGHT_HOLDER},
+        "respondents": [{"entity": {"uscc": uscc(3)}}],
+        "infringement_type": "INFRINGEMENT_TYPE_TRADEMARK",
+    }
+    path.write_text(json.dumps(good) + "\n\n{not json\n" + '{"no_such_field": 1}\n')
+    lines = list(read_reports(path))
+    assert [(line.line, line.report is not None) for line in lines] == [
+        (1, True),
+        (3, False),
+        (4, False),
+    ]
+    assert lines[0].report.respondents[0].entity.uscc == uscc(3)
+    assert "no_such_field" in lines[2].error
+
+
+def test_reports_are_read_from_csv_with_named_enums(tmp_path):
+    path = tmp_path / "reports.csv"
+    path.write_text(
+        "external_ref,respondent_uscc,shop_url,platform,infringement_type,product_fingerprints\n"
+        f"R-1,{uscc(4)},https://s.example/1,taobao,trademark,a;b\n"
+        "R-2,,,,perfume,\n"
+    )
+    first, second = read_reports(path)
+    assert first.report.infringement_type == common_pb2.INFRINGEMENT_TYPE_TRADEMARK
+    assert first.report.respondents[0].online_identifiers[0].shop_url == "https://s.example/1"
+    assert list(first.report.product_fingerprints) == ["a", "b"]
+    assert second.report is None and "'perfume' is not one of" in second.error
+
+
+def test_a_csv_with_an_unknown_column_is_refused(tmp_path):
+    path = tmp_path / "reports.csv"
+    path.write_text("external_ref,colour\nR-1,red\n")
+    with pytest.raises(ValueError, match="unknown column"):
+        list(read_reports(path))

@@ -1,5 +1,5 @@
 """The notifications service's state rebuilt from the log alone, to compare with a live
-replica's (a test does; `ipcoord replay` will).
+replica's (`ipcoord replay notifications` does).
 
 - The router's directory is learnt from the facts it routes (ipcoord.cases.v1 and
   ipcoord.credit.v1), its subscriptions from SubscriptionChanged on ipcoord.notifications.v1
@@ -10,11 +10,13 @@ Facts repeated after a crash carry the same event id and count once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ipcoord.notifications.domain import inbox, router, routing
 from ipcoord.notifications.state import RecipientState, RouterState
+from ipcoord.notifications.state_codecs import RECIPIENT_CODECS, ROUTER_CODECS
 from ipcoord.platform import codec
+from ipcoord.platform.topics import CASES, CREDIT, NOTIFICATIONS, Service
 from ipcoord.v1 import notifications_pb2 as N
 
 
@@ -35,6 +37,19 @@ def rebuilt(
         elif not isinstance(body, N.NotificationCommandRejected):
             inbox.evolve(recipients, body, codec.occurred_at(env))
     return router_state, recipients
+
+
+SERVICE = Service.NOTIFICATIONS
+SOURCES = (CASES, CREDIT, NOTIFICATIONS)
+STORED = {**ROUTER_CODECS, **RECIPIENT_CODECS}
+
+
+def rebuilt_tables(logs: Mapping[str, list[codec.Envelope]]) -> dict[str, Mapping]:
+    router_state, recipients = rebuilt(
+        logs[CASES.name] + logs[CREDIT.name], logs[NOTIFICATIONS.name]
+    )
+    tables = {name: getattr(router_state, name) for name in ROUTER_CODECS}
+    return tables | {name: getattr(recipients, name) for name in RECIPIENT_CODECS}
 
 
 def _once(envelopes: Iterable[codec.Envelope]) -> Iterable[codec.Envelope]:

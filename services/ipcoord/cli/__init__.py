@@ -1,0 +1,87 @@
+"""The `ipcoord` command (typer + rich): run the services, look things up, follow the log.
+
+Each group lives in its own module; this one holds the global options. `main` is the click
+command typer builds, so `ipcoord = "ipcoord.cli:main"` and click's test runner both use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ipcoord.cli import admin, cases, credit, demo, logs, notifications, replay, submit
+from ipcoord.cli.common import Connection
+from ipcoord.client import Tls
+
+app = typer.Typer(
+    help="ipcoord: coordination of IP enforcement across bureaus.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    # Errors are one line (common.reported); never a local-variables traceback.
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    intake: Annotated[
+        str, typer.Option(envvar="IPCOORD_INTAKE", help="Intake's gRPC address.")
+    ] = "localhost:50051",
+    credit_address: Annotated[
+        str,
+        typer.Option("--credit", envvar="IPCOORD_CREDIT", help="Credit records' gRPC address."),
+    ] = "localhost:50052",
+    notifications_address: Annotated[
+        str,
+        typer.Option(
+            "--notifications",
+            envvar="IPCOORD_NOTIFICATIONS",
+            help="Notifications' gRPC address.",
+        ),
+    ] = "localhost:50053",
+    bureau: Annotated[
+        str | None,
+        typer.Option(
+            envvar="IPCOORD_AS_BUREAU",
+            help="Act as this bureau (development only: services started without TLS).",
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(envvar="IPCOORD_TLS_CERT", help="Your client certificate.")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(envvar="IPCOORD_TLS_KEY", help="Its private key.")
+    ] = None,
+    tls_ca: Annotated[
+        Path | None, typer.Option(envvar="IPCOORD_TLS_CA", help="The CA of the services.")
+    ] = None,
+    deadline: Annotated[float, typer.Option(help="Seconds each gRPC call may take.")] = 10.0,
+) -> None:
+    tls_files = (tls_cert, tls_key, tls_ca)
+    if any(tls_files) and not all(tls_files):
+        raise typer.BadParameter("give all three of --tls-cert, --tls-key and --tls-ca")
+    ctx.obj = Connection(
+        intake=intake,
+        credit=credit_address,
+        notifications=notifications_address,
+        bureau=bureau,
+        tls=Tls(tls_cert, tls_key, tls_ca) if all(tls_files) else None,
+        deadline_s=deadline,
+    )
+
+
+admin.register(app)
+submit.register(app)
+app.add_typer(cases.app, name="case")
+app.add_typer(cases.actions, name="action")
+app.add_typer(credit.app, name="credit")
+app.add_typer(notifications.app, name="notifications")
+logs.register(app)
+replay.register(app)
+demo.register(app)
+app.add_typer(admin.topics, name="topics")
+
+main = typer.main.get_command(app)

@@ -1,0 +1,119 @@
+"""`ipcoord serve` and `ipcoord topics create|describe`."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from typing import Annotated
+
+import typer
+from aiokafka.errors import KafkaConnectionError
+
+from ipcoord.cli.common import JsonOption, console, print_json, reported, rows_table, settings
+
+# Each service's composition root exposes `async def serve(settings) -> None`.
+SERVICES = {
+    "intake": "ipcoord.intake.main",
+    "credit": "ipcoord.credit.main",
+    "notifications": "ipcoord.notifications.main",
+}
+
+topics = typer.Typer(help="Create or describe the topics of the topic registry.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def _service_name(value: str) -> str:
+    if value not in SERVICES:
+        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(sorted(SERVICES))}")
+    return value
+
+
+ServiceArgument = Annotated[
+    str,
+    typer.Argument(
+        callback=_service_name,
+        metavar="SERVICE",
+        help=f"One of: {', '.join(sorted(SERVICES))}.",
+        show_default=False,
+    ),
+]
+
+
+def serve(service: ServiceArgument) -> None:
+    """Run SERVICE (Faust app and gRPC server) against KAFKA_BOOTSTRAP_SERVERS."""
+    with reported():
+        config = settings()
+    module = importlib.import_module(SERVICES[service])
+    with reported():
+        try:
+            asyncio.run(module.serve(config))
+        except KeyboardInterrupt:
+            pass
+        except (TimeoutError, KafkaConnectionError) as exc:
+            raise OSError(
+                f"{service} did not start: {exc}. Is Kafka reachable at "
+                f"{config.kafka_bootstrap_servers}, and are the topics created "
+                "(`ipcoord topics create`)?"
+            ) from exc
+
+
+@topics.command("create")
+def topics_create() -> None:
+    """Create every registry topic that is missing (idempotent)."""
+    from ipcoord.platform.kafka_admin import ensure_topics
+
+    with reported():
+        created = ensure_topics(settings())
+    console.print(
+        f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""),
+        highlight=False,
+    )
+
+
+@topics.command("describe")
+def topics_describe(as_json: JsonOption = False) -> None:
+    """The registry and, per topic, how many partitions the broker has (missing: none)."""
+    from ipcoord.platform.kafka_admin import describe_topics
+    from ipcoord.platform.topics import TOPICS, full_name
+
+    with reported():
+        config = settings()
+        on_broker = describe_topics(config)
+    records = [
+        {
+            "topic": full_name(spec, config.topic_prefix),
+            "partitions": spec.partitions,
+            # Partitions the broker has; None: the topic is missing (run `topics create`).
+            "on_broker": on_broker.get(full_name(spec, config.topic_prefix)),
+            "key": spec.key,
+            "value": spec.value,
+            "producers": [str(p) for p in spec.producers],
+            "consumers": [str(c) for c in spec.consumers],
+            "config": spec.config(),
+        }
+        for spec in TOPICS
+    ]
+    if as_json:
+        for record in records:
+            print_json(record)
+        return
+    console.print(
+        rows_table(
+            f"Topics on {config.kafka_bootstrap_servers}",
+            ["topic", "partitions", "on broker", "value", "producers", "consumers"],
+            [
+                [
+                    r["topic"],
+                    r["partitions"],
+                    r["on_broker"] if r["on_broker"] is not None else "[red]missing[/]",
+                    r["value"],
+                    ", ".join(r["producers"]),
+                    ", ".join(r["consumers"]),
+                ]
+                for r in records
+            ],
+        )
+    )

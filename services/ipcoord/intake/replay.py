@@ -1,0 +1,33 @@
+"""Intake's state rebuilt from the log alone, into fresh tables: every fact of ipcoord.cases.v1
+in the order its partitions hold them (facts about different keys commute,
+domain/__init__.py), and the credit listings intake relayed to itself on its control topic
+(what it knows of who is listed). `ipcoord replay intake` compares it with the live tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ipcoord.intake.domain import Meta, evolve
+from ipcoord.intake.processor import RELAYED
+from ipcoord.intake.state import IntakeState
+from ipcoord.intake.state_codecs import CODECS
+from ipcoord.platform import codec
+from ipcoord.platform.topics import CASES, INTAKE_CONTROL, Service
+
+SERVICE = Service.INTAKE
+SOURCES = (CASES, INTAKE_CONTROL)
+STORED = CODECS
+
+
+def rebuilt(facts: Iterable[codec.Envelope]) -> IntakeState:
+    state = IntakeState()
+    for env in facts:
+        meta = Meta(env.event_id, codec.occurred_at(env), env.producer_bureau)
+        evolve(state, codec.body_of(env), meta)
+    return state
+
+
+def rebuilt_tables(logs: Mapping[str, list[codec.Envelope]]) -> dict[str, Mapping]:
+    relayed = [e for e in logs[INTAKE_CONTROL.name] if isinstance(codec.body_of(e), RELAYED)]
+    state = rebuilt(logs[CASES.name] + relayed)
+    return {name: getattr(state, name) for name in STORED}

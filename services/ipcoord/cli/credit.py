@@ -54,6 +54,9 @@ def profile(
     if as_json:
         print_json(answer)
         return
+    if not (answer.records or answer.active_listings or answer.removed_listings):
+        console.print(f"{uscc}: no dishonesty record, never listed", highlight=False)
+        return
     console.print(
         rows_table(
             f"{uscc}: {len(answer.records)} dishonesty record(s)",

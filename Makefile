@@ -79,3 +79,4 @@ bench: install kafka-up ## benchmarks (not part of the tests): each service vs i
 	$(BIN)/python bench/intake_bench.py --count 10000
 	$(BIN)/python bench/credit_bench.py --count 100000
 	$(BIN)/python bench/notifications_bench.py --count 20000 --seconds 20
+	$(BIN)/python bench/pipeline_bench.py --count 300 --seconds 20

@@ -180,11 +180,11 @@ def _produce_at(settings, topic: str, rate: float, seconds: float) -> None:
     )
 
 
-async def _passthrough(settings, rate: float, seconds: float) -> dict:
-    """Facts at ``rate`` through HOPS bare consume -> produce stages (acks=all, as the
+async def _passthrough(settings, rate: float, seconds: float, hops: int = HOPS) -> dict:
+    """Facts at ``rate`` through ``hops`` bare consume -> produce stages (acks=all, as the
     service's producer), each a consumer group of its own; delays from the fact's time to its
     arrival after the last hop."""
-    names = [f"{settings.topic_prefix}bench.hop{n}" for n in range(HOPS + 1)]
+    names = [f"{settings.topic_prefix}bench.hop{n}" for n in range(hops + 1)]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     await admin.create_topics([NewTopic(n, 6, 1) for n in names])

@@ -1,0 +1,232 @@
+"""The whole pipeline: a bureau system's submissions and case commands through intake, credit
+records and notifications, each service a process of its own (`ipcoord serve`, rocksdb
+store), next to a bare aiokafka pass-through through as many hops, in the same run.
+
+Each respondent is a chain of CHAIN commands (bench/pipeline_load.py): two reports, each case
+taken to an established decision, the first closed; the second decision lists the respondent
+in credit records, and the listing notifies the implementing departments.
+
+1. The most it gives: COUNT chains put on ipcoord.intake.submissions.v1 by another process as
+   fast as it can. From the 10 % listing to the last one to reach an implementing
+   department's stream: chains/s, commands/s and events/s (facts on the shared log).
+2. At half of that, for SECONDS: chains sent at that rate, each command stamped when sent.
+   p50/p99 from a report's sending to its CaseFiled notification on the handling bureau's
+   stream (intake -> notifications), and from the second decision's sending to the listing
+   notification on the department's stream (intake -> credit -> notifications).
+3. The baseline at the same events/s: a bare aiokafka consume -> produce chain through HOPS
+   topics (the listing's path: submissions -> cases -> credit commands -> credit facts ->
+   routing -> notification commands -> notifications), received by a consumer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from harness import bench_settings, env  # noqa: E402
+from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics  # noqa: E402
+from ipcoord.platform.topics import CASES, CREDIT, INTAKE_SUBMISSIONS, full_name  # noqa: E402
+from notifications_bench import _passthrough  # noqa: E402
+from pipeline_load import CHAIN  # noqa: E402
+
+_PIPE = [sys.executable, str(HERE / "pipeline_load.py")]
+SERVICES = ("intake", "credit", "notifications")
+# The listing's hops between topics (3 below are each service's own command/fact hops).
+HOPS = 6
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _services(settings, data: Path):
+    """The three services as `make dev` runs them, with this run's topic prefix."""
+    ports = {name: _free_port() for name in SERVICES}
+    processes = []
+    for name in SERVICES:
+        service_env = {
+            **env(),
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "IPCOORD_TOPIC_PREFIX": settings.topic_prefix,
+            "IPCOORD_STORE": "rocksdb://",
+            "IPCOORD_DATA_DIR": str(data / name),
+            "IPCOORD_GRPC_PORT": str(ports[name]),
+            "IPCOORD_GRPC_HOST": "127.0.0.1",
+            "IPCOORD_ADVERTISED_HOST": "127.0.0.1",
+            "IPCOORD_INSECURE_DEV_IDENTITY": "true",
+            "IPCOORD_LOG_LEVEL": "WARNING",
+            "IPCOORD_REPLICA_ID": "bench",
+        }
+        log = open(data / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        processes.append(
+            subprocess.Popen(
+                [str(Path(sys.executable).parent / "ipcoord"), "serve", name],
+                env=service_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    try:
+        _until_serving(ports)
+        yield ports
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _until_serving(ports: dict[str, int], timeout_s: float = 120) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    for name, port in ports.items():
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                try:
+                    answer = health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} did not serve within {timeout_s:.0f} s")
+                time.sleep(0.5)
+
+
+class _Receiver:
+    def __init__(self, port: int, seconds: float, expected: int) -> None:
+        self._process = subprocess.Popen(
+            [*_PIPE, "receive", f"127.0.0.1:{port}", str(seconds), str(expected)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env(),
+        )
+        assert self._process.stdout.readline().strip() == "following"
+
+    def arrivals(self) -> dict[str, float]:
+        out = self._process.stdout.read()
+        self._process.wait()
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def _produce(settings, first: int, count: int, rate: float) -> dict[str, float]:
+    topic = full_name(INTAKE_SUBMISSIONS, settings.topic_prefix)
+    out = subprocess.run(
+        [
+            *_PIPE,
+            "produce",
+            settings.kafka_bootstrap_servers,
+            topic,
+            str(first),
+            str(count),
+            str(rate),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env(),
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _records(settings, *specs) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        total = 0
+        for spec in specs:
+            name = full_name(spec, settings.topic_prefix)
+            parts = [TopicPartition(name, p) for p in range(spec.partitions)]
+            total += sum(consumer.end_offsets(parts).values())
+        return total
+    finally:
+        consumer.close()
+
+
+def _percentiles(delays: list[float]) -> dict:
+    delays = sorted(delays)
+    if not delays:
+        return {"received": 0, "p50_ms": float("nan"), "p99_ms": float("nan")}
+    pick = lambda p: delays[min(len(delays) - 1, int(p * len(delays)))] * 1000  # noqa: E731
+    return {"received": len(delays), "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
+
+
+async def main(count: int, seconds: float) -> None:
+    data = Path(tempfile.mkdtemp(prefix="ipcoord-pipeline-"))
+    settings = bench_settings("rocksdb://", data)
+    ensure_topics(settings)
+    try:
+        with _services(settings, data) as ports:
+            # 1. The most.
+            receiver = _Receiver(ports["notifications"], 600, count)
+            _produce(settings, 0, count, 0)
+            listed = sorted(
+                t for key, t in receiver.arrivals().items() if key.startswith("listed:")
+            )
+            if len(listed) < count:
+                raise SystemExit(f"only {len(listed)} of {count} listings arrived; see {data}")
+            start = listed[count // 10]
+            chains_per_s = (count - count // 10) / (listed[-1] - start)
+            facts = _records(settings, CASES, CREDIT)
+            # 2. Latency at half of it.
+            rate = chains_per_s / 2
+            receiver = _Receiver(ports["notifications"], seconds + 30, int(rate * seconds))
+            sent = _produce(settings, count, int(rate * seconds), rate)
+            arrived = receiver.arrivals()
+        # 3. The baseline, services stopped, at the same events/s.
+        events_per_s = rate * facts / count
+        baseline = await _passthrough(settings, events_per_s, seconds, hops=HOPS)
+    finally:
+        delete_prefixed(settings)
+
+    filed = [arrived[k] - t for k, t in sent.items() if k.startswith("filed:") and k in arrived]
+    listing = [arrived[k] - t for k, t in sent.items() if k.startswith("listed:") and k in arrived]
+    print(f"\npipeline: {count} repeat infringers, {CHAIN} commands each, three services")
+    print(
+        f"most: {chains_per_s:.1f} chains/s = {CHAIN * chains_per_s:.0f} commands/s, "
+        f"{facts / count * chains_per_s:.0f} events/s on ipcoord.cases.v1 + "
+        f"ipcoord.credit.v1 ({facts / count:.1f} per chain)"
+    )
+    print(f"\nat {rate:.1f} chains/s ({events_per_s:.0f} events/s) for {seconds:.0f} s:")
+    print(f"{'':58} {'received':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    rows = {
+        "report -> CaseFiled on the bureau's stream": _percentiles(filed),
+        "decision -> listing on the department's stream": _percentiles(listing),
+        f"bare aiokafka pass-through, {HOPS} hops": baseline,
+    }
+    for name, row in rows.items():
+        print(f"{name:58} {row['received']:9d} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f}")
+    for name in list(rows)[:2]:
+        print(f"{name} p99 / pass-through p99: {rows[name]['p99_ms'] / baseline['p99_ms']:.1f}")
+    if os.environ.get("IPCOORD_BENCH_KEEP"):
+        print(f"logs in {data}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.count, args.seconds))

@@ -75,8 +75,8 @@ async def test_a_clerk_submits_a_file_and_follows_what_became_of_it(system, sett
     filed = json_lines(await run("tail", "cases", "--from-beginning", "--type", "CaseFiled"))
     assert [r["subject"] for r in filed] == [case_id]
     assert filed[0]["body"]["report"]["external_ref"] == "CLI-1"
-    by_bureau = json_lines(await run("tail", "cases", "--from-beginning", "--bureau", "nobody"))
-    assert by_bureau == []
+    by_nobody = json_lines(await run("tail", "cases", "--from-beginning", "--producer", "nobody"))
+    assert by_nobody == []
 
 
 async def test_an_operator_sees_what_was_refused_and_from_whom(system, settings):
@@ -88,6 +88,9 @@ async def test_an_operator_sees_what_was_refused_and_from_whom(system, settings)
 
     (letter,) = await eventually(refused)
     assert letter["error_class"] == "DecodeError"
+    assert (letter["sender"], letter["original_key"]) == ("ipb-sz", "ipb-sz/X")
     assert letter["source_topic"].endswith("ipcoord.intake.submissions.v1")
     table = await run("dead-letters")
     assert table.exit_code == 0 and "DecodeError" in table.output
+    others = await run("dead-letters", "--sender", "amr-sz")
+    assert "no dead letters matching the filters" in others.output

@@ -1,15 +1,22 @@
 """The `ipcoord` command without services: every command's help, the one-line errors a user
-meets (nothing listening, no broker, bad configuration, bad input), and reading report files."""
+meets (nothing listening, no broker, bad configuration, bad input), reading report files and
+a batch's outcomes."""
 
 from __future__ import annotations
 
 import json
+import time
+import types
 
+import grpc
 import pytest
 from click.testing import CliRunner
 from ipcoord.cli import main
-from ipcoord.cli.report_files import read_reports
+from ipcoord.client.batch import IN_FLIGHT, submit_all
+from ipcoord.client.report_files import ReportLine, read_reports
+from ipcoord.platform.log_reader import topic_spec
 from ipcoord.v1 import common_pb2
+from ipcoord.v1 import intake_pb2 as S
 from support.reports import RIGHT_HOLDER, uscc
 
 COMMANDS = [
@@ -79,13 +86,26 @@ def test_unknown_service_is_refused():
 
 def test_an_unknown_topic_names_the_known_ones():
     line = _one_line_error(CliRunner().invoke(main, ["tail", "nonsense"]))
-    assert "ipcoord.cases.v1" in line
+    assert "cases, credit" in line
+
+
+@pytest.mark.parametrize(
+    ("given", "topic"),
+    [
+        ("credit", "ipcoord.credit.v1"),
+        ("credit.commands", "ipcoord.credit.commands.v1"),
+        ("ipcoord.notifications.v1", "ipcoord.notifications.v1"),
+        ("deadletter", "ipcoord.deadletter.v1"),
+    ],
+)
+def test_topics_are_named_by_name_short_name_or_a_unique_part(given, topic):
+    assert topic_spec(given).name == topic
 
 
 def test_a_missing_report_file_is_a_clear_error(tmp_path):
     args = ["--bureau", "ipb-sz", "submit", str(tmp_path / "missing.jsonl")]
     line = _one_line_error(CliRunner().invoke(main, args))
-    assert "no such file" in line
+    assert line.startswith("error: ") and "no such file" in line and "intake" not in line
 
 
 def test_reports_are_read_from_json_lines_with_each_bad_line_named(tmp_path):
@@ -126,3 +146,51 @@ def test_a_csv_with_an_unknown_column_is_refused(tmp_path):
     path.write_text("external_ref,colour\nR-1,red\n")
     with pytest.raises(ValueError, match="unknown column"):
         list(read_reports(path))
+
+
+class _Unavailable(grpc.RpcError):
+    def code(self):
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self):
+        return "connection refused"
+
+
+class _Invalid(_Unavailable):
+    def code(self):
+        return grpc.StatusCode.INVALID_ARGUMENT
+
+
+class _Intake:
+    """SubmitReport that refuses a report named BAD, and everything once ``down``."""
+
+    def __init__(self, down_after: int) -> None:
+        self.calls, self._down_after = 0, down_after
+
+    def SubmitReport(self, request):
+        self.calls += 1
+        time.sleep(0.01)
+        if self.calls > self._down_after:
+            raise _Unavailable()
+        if request.report.external_ref == "BAD":
+            raise _Invalid()
+        return S.SubmitReportResponse(case_id="C", outcome=S.SUBMISSION_OUTCOME_FILED)
+
+
+def _lines(*refs: str) -> list[ReportLine]:
+    return [ReportLine(n, S.ReportSubmitted(external_ref=r)) for n, r in enumerate(refs, 1)]
+
+
+def test_a_refused_report_is_its_outcome_and_the_batch_goes_on():
+    services = types.SimpleNamespace(intake=_Intake(down_after=100))
+    results = submit_all(services, _lines("A", "BAD", "C"))
+    assert [r.outcome for r in results] == ["filed", "rejected", "filed"]
+    assert results[1].reason.startswith("INVALID_ARGUMENT")
+
+
+def test_a_batch_stops_at_an_error_every_report_would_get():
+    services = types.SimpleNamespace(intake=_Intake(down_after=3))
+    with pytest.raises(grpc.RpcError):
+        submit_all(services, _lines(*(f"R-{n}" for n in range(500))))
+    # The reports queued behind the error were never sent.
+    assert services.intake.calls < 3 + 2 * IN_FLIGHT

@@ -46,8 +46,9 @@ class _Table:
         self.app = types.SimpleNamespace(consumer=_Consumer(partitions))
 
 
-def test_a_changelog_just_created_is_checked_once_its_partitions_are_known():
-    table = _Table({"source": 6, "app-cases-changelog": 0})  # metadata without partitions yet
+@pytest.mark.parametrize("unknown", [0, None], ids=["no partitions yet", "not in the metadata"])
+def test_a_changelog_just_created_is_checked_once_its_partitions_are_known(unknown):
+    table = _Table({"source": 6, "app-cases-changelog": unknown})
     faust_patches._verify_partitions_once_known(table, "source")
     assert table._verified_source_topics_for_partitions == set()  # asked again next write
     table.app.consumer.partitions["app-cases-changelog"] = 6

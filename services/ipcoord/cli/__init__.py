@@ -5,6 +5,7 @@ command typer builds, so `ipcoord = "ipcoord.cli:main"` and click's test runner 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -58,8 +59,19 @@ def _global_options(
     tls_ca: Annotated[
         Path | None, typer.Option(envvar="IPCOORD_TLS_CA", help="The CA of the services.")
     ] = None,
-    deadline: Annotated[float, typer.Option(help="Seconds each gRPC call may take.")] = 10.0,
+    deadline: Annotated[
+        float, typer.Option(min=0.1, help="Seconds each gRPC call may take.")
+    ] = 10.0,
+    kafka: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KAFKA_BOOTSTRAP_SERVERS",
+            help="The broker(s), host:port[,...], for the commands that read the log.",
+        ),
+    ] = None,
 ) -> None:
+    if kafka:  # the Settings every command reads take it from the environment
+        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = kafka
     tls_files = (tls_cert, tls_key, tls_ca)
     if any(tls_files) and not all(tls_files):
         raise typer.BadParameter("give all three of --tls-cert, --tls-key and --tls-ca")

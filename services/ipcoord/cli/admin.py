@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from aiokafka.errors import KafkaConnectionError
 
-from ipcoord.cli.common import JsonOption, console, print_json, reported, rows_table, settings
+from ipcoord.cli.common import (
+    JsonOption,
+    console,
+    one_of,
+    print_json,
+    reported,
+    rows_table,
+    settings,
+)
 
 # Each service's composition root exposes `async def serve(settings) -> None`.
 SERVICES = {
@@ -25,16 +33,10 @@ def register(app: typer.Typer) -> None:
     app.command()(serve)
 
 
-def _service_name(value: str) -> str:
-    if value not in SERVICES:
-        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(sorted(SERVICES))}")
-    return value
-
-
 ServiceArgument = Annotated[
     str,
     typer.Argument(
-        callback=_service_name,
+        callback=one_of(SERVICES),
         metavar="SERVICE",
         help=f"One of: {', '.join(sorted(SERVICES))}.",
         show_default=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from ipcoord.cli.common import (
     JsonOption,
@@ -39,31 +40,35 @@ def show(
 @app.command("list")
 def list_cases(
     ctx: typer.Context,
-    bureau: Annotated[str, typer.Option(help="Cases this bureau handles.")] = "",
+    handled_by: Annotated[str, typer.Option(help="Cases this bureau handles or submitted.")] = "",
     status: Annotated[str, typer.Option(help=f"One of: {', '.join(STATUSES)}.")] = "",
     action: Annotated[str, typer.Option(help="Cases enrolled in this special action.")] = "",
     respondent: Annotated[str, typer.Option(help="Cases against this USCC.")] = "",
     limit: Annotated[int, typer.Option(min=1, help="At most this many cases.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """Cases you may see, newest first, filtered; follows pages up to --limit."""
+    """Cases you may see, filtered, in case id order; follows pages up to --limit."""
     if status and status not in STATUSES:
         raise typer.BadParameter(
             f"{status!r} is not one of: {', '.join(STATUSES)}", param_hint="--status"
         )
     request = S.ListCasesRequest(
-        bureau=bureau,
+        bureau=handled_by,
         status=S.CaseStatus.Value(f"CASE_STATUS_{status.upper()}") if status else 0,
         action_id=action,
         respondent_uscc=respondent,
     )
     found: list[S.CaseView] = []
-    with reported(connection(ctx).named("intake")), connection(ctx).services() as services:
+    more = False
+    with reported():
+        services = connection(ctx).services()
+    with reported(connection(ctx).named("intake")), services:
         while len(found) < limit:
             request.page.page_size = min(100, limit - len(found))
             page = services.intake.ListCases(request)
             found.extend(page.cases)
-            if not page.next_page_token:
+            more = bool(page.next_page_token)
+            if not more:
                 break
             request.page.page_token = page.next_page_token
     if as_json:
@@ -72,7 +77,7 @@ def list_cases(
         return
     console.print(
         rows_table(
-            f"{len(found)} case(s)",
+            f"{len(found)} case(s)" + (" (more: raise --limit)" if more else ""),
             ["case", "status", "handling", "respondent", "linked reports", "actions"],
             [
                 [
@@ -108,14 +113,17 @@ def progress(
     if as_json:
         print_json(answer)
         return
+    console.print(progress_table(answer))
+
+
+def progress_table(answer: S.ActionProgress) -> Table:
+    """Cases per participating bureau (rows) and status (columns: those any bureau has)."""
     statuses = [f"CASE_STATUS_{s.upper()}" for s in STATUSES]
     shown = [s for s in statuses if any(b.cases_by_status.get(s) for b in answer.bureaus)]
     state = "concluded" if answer.concluded else "running"
-    console.print(
-        rows_table(
-            f"Special action {answer.action_id} ({state}), led by {answer.lead_bureau}: "
-            f"{answer.total_cases} case(s)",
-            ["bureau", *(s.removeprefix("CASE_STATUS_").lower() for s in shown)],
-            [[b.bureau, *(b.cases_by_status.get(s, 0) for s in shown)] for b in answer.bureaus],
-        )
+    return rows_table(
+        f"Special action {answer.action_id} ({state}), led by {answer.lead_bureau}: "
+        f"{answer.total_cases} case(s)",
+        ["bureau", *(s.removeprefix("CASE_STATUS_").lower().replace("_", " ") for s in shown)],
+        [[b.bureau, *(b.cases_by_status.get(s, 0) for s in shown)] for b in answer.bureaus],
     )

@@ -7,19 +7,19 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import grpc
 import typer
-from google.protobuf import json_format
 from google.protobuf.message import Message
 from kafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
 
 from ipcoord.client import Services, Tls
+from ipcoord.platform.log_reader import as_dict
 from ipcoord.platform.settings import Settings
 
 console = Console()
@@ -53,14 +53,17 @@ class Connection:
                 "say who you are: --bureau ID (development, no TLS) or --tls-cert/--tls-key/"
                 "--tls-ca (a bureau's certificate)"
             )
-        return Services(
-            self.intake,
-            self.credit,
-            self.notifications,
-            tls=self.tls,
-            dev_bureau=None if self.tls else self.bureau,
-            deadline_s=self.deadline_s,
-        )
+        try:
+            return Services(
+                self.intake,
+                self.credit,
+                self.notifications,
+                tls=self.tls,
+                dev_bureau=None if self.tls else self.bureau,
+                deadline_s=self.deadline_s,
+            )
+        except OSError as exc:  # a TLS file
+            raise Failure(f"cannot read the TLS files: {exc}") from exc
 
 
 def connection(ctx: typer.Context) -> Connection:
@@ -89,6 +92,10 @@ def reported(what: str = "") -> Iterator[None]:
         unanswered = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
         hint = " (is it running? `make dev` starts it)" if code in unanswered else ""
         _fail(f"{what + ': ' if what else ''}{name}: {_one_line(details or '')}{hint}")
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other command-line tools do.
+        _quiet_stdout()
+        raise typer.Exit(0) from None
     except KafkaError as exc:
         _fail(f"cannot reach Kafka at {_bootstrap()}: {_one_line(repr(exc))}")
     except (OSError, ValueError) as exc:
@@ -99,6 +106,24 @@ def reported(what: str = "") -> Iterator[None]:
         _fail(
             f"unexpected {type(exc).__name__}: {_one_line(str(exc))} (IPCOORD_DEBUG=1 shows where)"
         )
+
+
+def _quiet_stdout() -> None:
+    # Python flushes stdout at exit; to a closed pipe that fails once more.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def one_of(choices: Iterable[str]) -> Callable[[str], str]:
+    """A typer callback refusing anything but ``choices`` (the message lists them)."""
+    allowed = sorted(choices)
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise typer.BadParameter(f"{value!r} is not one of: {', '.join(allowed)}")
+        return value
+
+    return check
 
 
 def _bootstrap() -> str:
@@ -115,10 +140,6 @@ def _fail(message: str) -> None:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def as_dict(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
 def print_json(value: Any) -> None:

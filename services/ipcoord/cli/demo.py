@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.rule import Rule
 
+from ipcoord.cli.cases import progress_table
 from ipcoord.cli.common import connection, console, reported, rows_table, settings
 from ipcoord.demo import data
 from ipcoord.demo.scenario import Demo, Outcome
@@ -72,20 +73,20 @@ def _watch(runner: Demo) -> None:
 
 def show_summary(outcome: Outcome, elapsed_s: float) -> None:
     console.print(Rule(f"ipcoord demo: {data.ACTION_TITLE}"))
+    departments = ", ".join(sorted({m.implementing_department for m in outcome.listing.measures}))
     console.print(
         rows_table(
             "Bureaus",
             ["bureau", "role"],
             [[bureau, role] for bureau, role in data.BUREAUS.items()]
             + [[data.MONITOR, "online monitoring feed: files most reports"]]
-            + [["cnipa, ndrc, mof", "implementing departments of the listing's measures"]],
+            + [[departments, "implementing departments of the listing's measures"]],
         )
     )
     counts = Counter(s.outcome for s in outcome.submitted)
-    cases = len({s.case_id for s in outcome.submitted if s.case_id})
     console.print(
         rows_table(
-            f"Reports: {len(outcome.submitted)} submitted, {cases} cases",
+            f"Reports: {len(outcome.submitted)} submitted",
             [
                 "filed (new case)",
                 "linked to an open case",
@@ -112,19 +113,7 @@ def show_summary(outcome: Outcome, elapsed_s: float) -> None:
                 [[r.external_ref, r.reason] for r in outcome.rejected],
             )
         )
-    progress = outcome.progress
-    statuses = ["FILED", "ACCEPTED", "ASSIGNED", "UNDER_INVESTIGATION", "DECIDED", "CLOSED"]
-    console.print(
-        rows_table(
-            f"Special action {progress.action_id}, led by {progress.lead_bureau}: "
-            f"{progress.total_cases} cases enrolled",
-            ["bureau", *(s.lower().replace("_", " ") for s in statuses)],
-            [
-                [b.bureau, *(b.cases_by_status.get(f"CASE_STATUS_{s}", 0) for s in statuses)]
-                for b in progress.bureaus
-            ],
-        )
-    )
+    console.print(progress_table(outcome.progress))
     listing, feedback = outcome.listing, outcome.feedback
     console.print(
         rows_table(
@@ -164,7 +153,7 @@ def show_summary(outcome: Outcome, elapsed_s: float) -> None:
         f"ipcoord --bureau amr-sz credit check {data.REPEAT_INFRINGER.uscc}",
         "ipcoord --bureau ipb-sz notifications watch ipb-sz",
         "ipcoord tail cases --type CaseDecided",
-        "ipcoord dead-letters",
+        "ipcoord tail cases --type SubmissionRejected",
         "ipcoord replay intake",
     ):
         console.print(f"  .venv/bin/{example}", highlight=False)
@@ -182,6 +171,6 @@ def _feedback_of(feedback, measure, outcome: Outcome) -> list[str]:
     for given in feedback.feedback:
         if given.measure_code == measure.code:
             late = measure.implementing_department == outcome.late_department
-            how = "late, over Kafka (declared)" if late else "gRPC (certificate)"
+            how = "last, over Kafka (declared)" if late else "gRPC (certificate)"
             return ["applied", how]
     return ["pending", ""]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any
 
 import typer
 
 from ipcoord.cli.common import JsonOption, console, print_json, reported, rows_table, settings
-from ipcoord.platform.log_reader import Position, decoded, records, topic_spec
-from ipcoord.platform.topics import DEADLETTER
+from ipcoord.platform.log_reader import Position, decoded, records, short_name, topic_spec
+from ipcoord.platform.topics import DEADLETTER, TOPICS
 
 
 def register(app: typer.Typer) -> None:
@@ -16,27 +17,27 @@ def register(app: typer.Typer) -> None:
     app.command("dead-letters")(dead_letters)
 
 
-FromBeginning = Annotated[
-    bool, typer.Option("--from-beginning", help="Every record the topic still holds.")
-]
 Follow = Annotated[bool, typer.Option("--follow", "-f", help="Go on with new records.")]
-Last = Annotated[
-    int,
-    typer.Option(min=0, help="Without --from-beginning: this many before each partition's end."),
-]
 
 
 def tail(
     topic: Annotated[
-        str, typer.Argument(help="A registry topic, whole or a unique part: cases, credit...")
+        str,
+        typer.Argument(
+            help=f"A registry topic, by name or short name: {', '.join(map(short_name, TOPICS))}."
+        ),
     ],
-    from_beginning: FromBeginning = False,
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="Every record the topic still holds.")
+    ] = False,
     follow: Follow = False,
-    last: Last = 10,
+    last: Annotated[
+        int, typer.Option(min=0, help="Else: this many before each partition's end.")
+    ] = 10,
     event_type: Annotated[
         str, typer.Option("--type", help="Only this event type (e.g. CaseFiled).")
     ] = "",
-    bureau: Annotated[str, typer.Option(help="Only records this bureau produced.")] = "",
+    producer: Annotated[str, typer.Option(help="Only records this bureau produced.")] = "",
     subject: Annotated[str, typer.Option(help="Only records with this key.")] = "",
 ) -> None:
     """Decode a topic's records to JSON lines: envelopes with their body, replies, dead letters."""
@@ -47,44 +48,49 @@ def tail(
         try:
             for record in records(config, spec, position, follow=follow):
                 fields = decoded(spec, record)
-                if _wanted(fields, event_type, bureau, subject):
+                if _wanted(fields, event_type, producer, subject):
                     print_json(fields)
         except KeyboardInterrupt:
             pass
 
 
-def _wanted(fields: dict[str, Any], event_type: str, bureau: str, subject: str) -> bool:
+def _wanted(fields: dict[str, Any], event_type: str, producer: str, subject: str) -> bool:
     kind = fields.get("event_type", "")
     return (
         (not event_type or kind == event_type or kind.rsplit(".", 1)[-1] == event_type)
-        and (not bureau or fields.get("producer_bureau") == bureau)
+        and (not producer or fields.get("producer_bureau") == producer)
         and (not subject or fields.get("key") == subject)
     )
 
 
 def dead_letters(
-    bureau: Annotated[str, typer.Option(help="Only what this bureau sent.")] = "",
+    sender: Annotated[str, typer.Option(help="Only what this bureau sent.")] = "",
     service: Annotated[str, typer.Option(help="Only what this service refused.")] = "",
-    from_beginning: FromBeginning = True,
+    last: Annotated[
+        int | None, typer.Option(min=1, help="Only the last N per partition [default: all].")
+    ] = None,
     follow: Follow = False,
-    last: Last = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """What the services refused from the log, why, and who sent it (ipcoord.deadletter.v1)."""
+    """What the services refused from the log, why, and who sent it (ipcoord.deadletter.v1).
+
+    A report intake refuses over gRPC or as invalid is not here: its sender gets the reason
+    (a gRPC status, or a SubmissionRejected on ipcoord.cases.v1 under its reference)."""
     found = []
     with reported():
         config = settings()
-        position = Position(from_beginning=from_beginning, last=last)
+        position = Position(from_beginning=last is None, last=last or 0)
         try:
             for record in records(config, DEADLETTER, position, follow=follow):
-                letter = decoded(DEADLETTER, record).get("value", {})
-                if bureau and letter.get("original_producer_bureau") != bureau:
+                letter = _readable(decoded(DEADLETTER, record).get("value", {}))
+                if sender and letter["sender"] != sender:
                     continue
                 if service and not letter.get("rejected_by", "").endswith(service):
                     continue
-                letter.pop("original_value", None)  # base64 of the record: see its topic
-                if as_json or follow:
-                    print_json(letter) if as_json else _print_letter(letter)
+                if as_json:
+                    print_json(letter)
+                elif follow:
+                    console.print(" | ".join(map(str, _row(letter))), highlight=False)
                 else:
                     found.append(letter)
         except KeyboardInterrupt:
@@ -98,20 +104,29 @@ def dead_letters(
             )
         )
     elif not (as_json or follow):
-        console.print("no dead letters", highlight=False)
+        filtered = " matching the filters" if sender or service else ""
+        console.print(f"no dead letters{filtered}", highlight=False)
+
+
+def _readable(letter: dict[str, Any]) -> dict[str, Any]:
+    """The dead letter without the record's bytes (they stay at its source topic and offset),
+    its key as text, and who sent it (as declared): the envelope's bureau, else the bureau a
+    report's key names."""
+    letter.pop("original_value", None)
+    key = base64.b64decode(letter.get("original_key", "")).decode("utf-8", "replace")
+    letter["original_key"] = key
+    from_key = key.split("/", 1)[0] if "/" in key else ""  # a report's "<bureau>/<ref>"
+    letter["sender"] = letter.get("original_producer_bureau") or from_key
+    return letter
 
 
 def _row(letter: dict[str, Any]) -> list[Any]:
     return [
         letter.get("rejected_at", ""),
         letter.get("rejected_by", ""),
-        letter.get("original_producer_bureau", "?"),
+        letter["sender"] or "?",
         letter.get("error_class", ""),
         letter.get("reason", ""),
         f"{letter.get('source_topic')}/{letter.get('source_partition', 0)}"
         f"@{letter.get('source_offset', 0)}",
     ]
-
-
-def _print_letter(letter: dict[str, Any]) -> None:
-    console.print(" | ".join(str(cell) for cell in _row(letter)), highlight=False)

@@ -66,22 +66,24 @@ def watch(
 ) -> None:
     """Follow RECIPIENT's notifications as they come; resume after the last one seen.
 
-    Every notification shown is saved as the cursor, so the next watch (or this one, after a
-    lost connection) goes on from there with nothing missed and nothing twice."""
+    Each notification printed (and flushed) is saved as the cursor, so the next watch, or this
+    one after a lost connection, goes on after it: nothing twice, and nothing missed but what
+    a reader that stopped early (`| head`) did not read of what was written."""
     path = cursor_file or default_cursor_file(recipient)
-    with reported(connection(ctx).named("notifications")):
-        cursor = 0 if only_new else read_cursor(path)
-    seen, failures = 0, 0
-    with reported(connection(ctx).named("notifications")), connection(ctx).services() as services:
+    with reported():
+        services = connection(ctx).services()
+    failures = seen = 0
+    with reported(connection(ctx).named("notifications")), services:
+        # From now on: after the newest one kept, so a reconnect resumes from there too.
+        cursor = _newest(services, recipient) if only_new else read_cursor(path)
         while True:
             request = N.SubscribeRequest(recipient=recipient, after_cursor=cursor)
-            request.only_new = only_new and seen == 0 and failures == 0
             try:
                 # No deadline: the stream is open until the watcher stops.
                 for notification in services.notifications.Subscribe(request, timeout=None):
                     failures = 0
-                    cursor = notification.record.sequence
                     _print_notification(notification, as_json)
+                    cursor = notification.record.sequence
                     save_cursor(path, cursor)
                     seen += 1
                     if count and seen >= count:
@@ -90,8 +92,15 @@ def watch(
                 if exc.code() != grpc.StatusCode.UNAVAILABLE or failures >= RECONNECTS:
                     raise
                 failures += 1
-                errors.print(f"connection lost ({exc.details()}); resuming after {cursor}")
+                errors.print(f"connection lost ({exc.details()}); resuming after #{cursor}")
                 time.sleep(min(5.0, 0.5 * failures))
+
+
+def _newest(services, recipient: str) -> int:
+    request = N.ListNotificationsRequest(recipient=recipient)
+    request.page.page_size = 1
+    newest = services.notifications.ListNotifications(request).notifications
+    return newest[0].record.sequence if newest else 0
 
 
 def _print_notification(notification: N.Notification, as_json: bool) -> None:
@@ -104,7 +113,9 @@ def _print_notification(notification: N.Notification, as_json: bool) -> None:
         f"#{record.sequence} [bold]{record.source_event_type}[/] {record.subject_key} "
         f"[dim]({record.reason})[/] {record.summary}",
         highlight=False,
+        soft_wrap=True,  # one line each, whatever the width
     )
+    console.file.flush()  # written before the cursor moves past it
 
 
 @app.command("inbox")
@@ -128,10 +139,11 @@ def inbox(
     console.print(
         rows_table(
             f"{recipient}: {len(shown)} notification(s)",
-            ["#", "event", "subject", "why", "read", "webhooks"],
+            ["#", "id", "event", "subject", "why", "read", "webhooks"],
             [
                 [
                     n.record.sequence,
+                    n.record.notification_id,
                     n.record.source_event_type,
                     n.record.subject_key,
                     n.record.reason,
@@ -145,3 +157,20 @@ def inbox(
             ],
         )
     )
+
+
+@app.command("ack")
+def ack(
+    ctx: typer.Context,
+    recipient: RecipientArgument,
+    notification_ids: Annotated[
+        list[str], typer.Argument(help="The notifications' ids (notification_id).")
+    ],
+) -> None:
+    """Mark RECIPIENT's notifications read (they leave `inbox --unread`)."""
+    with reported():
+        services = connection(ctx).services()
+    request = N.AcknowledgeRequest(recipient=recipient, notification_ids=notification_ids)
+    with reported(connection(ctx).named("notifications")), services:
+        services.notifications.Acknowledge(request)
+    console.print(f"{len(notification_ids)} notification(s) marked read", highlight=False)

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from ipcoord.cli.common import JsonOption, console, print_json, reported, rows_table, settings
+from ipcoord.cli.common import (
+    JsonOption,
+    console,
+    one_of,
+    print_json,
+    reported,
+    rows_table,
+    settings,
+)
 from ipcoord.platform.log_reader import envelopes
 from ipcoord.platform.replay import compare, live_tables
 
@@ -25,17 +33,11 @@ def register(app: typer.Typer) -> None:
     app.command("replay")(replay)
 
 
-def _service_name(value: str) -> str:
-    if value not in REPLAYS:
-        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(sorted(REPLAYS))}")
-    return value
-
-
 def replay(
     service: Annotated[
         str,
         typer.Argument(
-            callback=_service_name, metavar="SERVICE", help=f"One of: {', '.join(REPLAYS)}."
+            callback=one_of(REPLAYS), metavar="SERVICE", help=f"One of: {', '.join(REPLAYS)}."
         ),
     ],
     as_json: JsonOption = False,

@@ -14,6 +14,7 @@ state first and does only what is not done yet, so a second run adds nothing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -25,9 +26,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from standardwebhooks import Webhook
 
-from ipcoord.cli.report_files import ReportLine
-from ipcoord.cli.submit import Submitted, submit_all
 from ipcoord.client import Publisher, Services
+from ipcoord.client.batch import Submitted, submit_all
+from ipcoord.client.report_files import ReportLine
 from ipcoord.demo import data
 from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import intake_pb2 as S
@@ -70,7 +71,13 @@ class Demo:
         return self._as[bureau]
 
     def close(self) -> None:
+        """The webhook's receiver lives as long as the demo: its subscription goes with it."""
         self.stream.stop()
+        if self.receiver.secret:
+            with contextlib.suppress(grpc.RpcError):
+                self.as_bureau("amr-sz").notifications.DeleteSubscription(
+                    N.DeleteSubscriptionRequest(subscription_id=data.WEBHOOK_SUBSCRIPTION)
+                )
         self.receiver.stop()
         for services in self._as.values():
             services.close()
@@ -152,13 +159,31 @@ class Demo:
         batches: dict[str, list[ReportLine]] = {}
         for n, submission in enumerate(data.reports(), start=1):
             batches.setdefault(submission.submitter, []).append(ReportLine(n, submission.report))
-        invalid = data.invalid_report()
-        batches.setdefault(invalid.submitter, []).append(
-            ReportLine(data.REPORT_COUNT + 1, invalid.report)
-        )
+        submitted = []
         for submitter, lines in batches.items():
-            self.outcome.submitted += submit_all(self.as_bureau(submitter), lines)
-        self.outcome.rejected = [s for s in self.outcome.submitted if s.outcome == "rejected"]
+            submitted += submit_all(self.as_bureau(submitter), lines)
+        submitted.append(self._invalid_once())
+        self.outcome.submitted = submitted  # whole, also when the step runs again
+        self.outcome.rejected = [s for s in submitted if s.outcome == "rejected"]
+
+    def _invalid_once(self) -> Submitted:
+        """The mistyped report, unless an earlier run sent it: a rejected report is not
+        remembered under its reference, so sending it again would add a rejection."""
+        invalid = data.invalid_report()
+        ref = invalid.report.external_ref
+        request = N.ListNotificationsRequest(recipient=invalid.submitter)
+        request.page.page_size = 500
+        inbox = self.as_bureau(data.OPERATOR).notifications.ListNotifications(request)
+        for notification in inbox.notifications:
+            record = notification.record
+            if (record.source_event_type, record.subject_key) == (
+                "SubmissionRejected",
+                f"{invalid.submitter}/{ref}",
+            ):
+                why = "see `ipcoord tail cases --type SubmissionRejected`"
+                return Submitted(0, ref, "rejected", reason=f"rejected by an earlier run ({why})")
+        line = ReportLine(data.REPORT_COUNT + 1, invalid.report)
+        return submit_all(self.as_bureau(invalid.submitter), [line])[0]
 
     # 5
     def decide_cases(self) -> None:
@@ -256,7 +281,8 @@ class Demo:
                     outcome=C.MEASURE_OUTCOME_APPLIED,
                 )
                 if department == self.outcome.late_department:
-                    # Late, and the other way in: the department's own system on Kafka.
+                    # Last, after the others, and the other way in: the department's own
+                    # system on Kafka (not overdue: that takes its working days to pass).
                     time.sleep(2)
                     with Publisher(self._bootstrap, department, topic_prefix=self._prefix) as p:
                         p.feedback(feedback)

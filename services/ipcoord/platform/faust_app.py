@@ -81,9 +81,7 @@ def dead_letter_sink(app: faust.App, settings: Settings, service: str) -> DeadLe
 
 
 # Failures of the broker or of publishing, never of the record itself.
-# A table whose changelog has other partitions than its source topic is misconfigured: every
-# write would fail the same way, so it stops the service rather than dead-letter each record.
-_BROKER_ERRORS = (KafkaError, ProducerSendError, PartitionsMismatch)
+_BROKER_ERRORS = (KafkaError, ProducerSendError)
 
 EnvelopeHandler = Callable[[codec.Envelope, EventT], Awaitable[None]]
 
@@ -133,6 +131,11 @@ async def _consume_one(
         await _dead_letter(sink, event, exc.reason, exc.error_class, service)
     except _BROKER_ERRORS as exc:
         # The broker, not the record: exit uncommitted so the record is handled again.
+        fail_stop(exc)
+    except PartitionsMismatch as exc:
+        # Topics created with other partition counts than the registry's: every write would
+        # fail the same way, so stop rather than dead-letter each record.
+        log.critical("a table's changelog and its source topic differ in partitions: %s", exc)
         fail_stop(exc)
     except Exception as exc:
         # A bug met by one record must not stop every record behind it: the record goes to

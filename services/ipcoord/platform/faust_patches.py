@@ -30,13 +30,15 @@ UNAVAILABLE until the group next rebalances, which a restart alone does not caus
 
 3. On a new cluster the first writes to a table failed for minutes. Before a table's changelog
 record is sent, Faust checks that the changelog has as many partitions as the source topic,
-asking the consumer's metadata. For a changelog Faust has just created, that metadata lists the
-topic with no partitions yet (its leader was not elected when it was fetched), and nothing
-refreshes it while the consumer does not read the topic (5 minutes by default). Every write
-raised PartitionsMismatch "... has 0 partitions". `make dev` on a fresh broker dead-lettered
-1,606 notification commands and 13 submissions that way. Now no partitions reads as "not known
-yet": the check is skipped and made again at the next write (the producer fetches the metadata
-it needs to send). A real mismatch still raises, and stops the service (platform/faust_app.py).
+reading the consumer's metadata snapshot (aiokafka keeps one on the group's leader only, so
+only there does the check run at all). For a changelog Faust has just created, that snapshot
+lists the topic with no partitions yet (its leader was not elected when it was fetched), and
+nothing refreshes it while the consumer does not read the topic (5 minutes by default): every
+write raised PartitionsMismatch "... has 0 partitions". `make dev` on a fresh broker
+dead-lettered 1,606 notification commands and 13 submissions that way. Now no partitions reads
+as "not known yet": the write goes on (the changelog record goes to the source record's
+partition, which the producer looks up in its own metadata) and the check is made again at
+the next write. A real mismatch still raises, and stops the service (platform/faust_app.py).
 
 They are checked against faust-streaming 0.15.x only (pinned in pyproject.toml): another version
 refuses to start until the patch has been re-checked against it."""

@@ -33,12 +33,18 @@ class Position:
     last: int = 0
 
 
+def short_name(spec: TopicSpec) -> str:
+    """ "cases" for ipcoord.cases.v1, "credit.commands" for ipcoord.credit.commands.v1."""
+    return spec.name.removeprefix("ipcoord.").rsplit(".v", 1)[0]
+
+
 def topic_spec(name: str) -> TopicSpec:
-    """A registry topic by its name, or by a unique part of it ("cases", "deadletter")."""
-    exact = [spec for spec in TOPICS if spec.name == name]
+    """A registry topic by its name, its short name ("credit", "credit.commands") or a unique
+    part of its name ("deadletter")."""
+    exact = [spec for spec in TOPICS if name in (spec.name, short_name(spec))]
     matches = exact or [spec for spec in TOPICS if name in spec.name]
     if len(matches) != 1:
-        known = ", ".join(spec.name for spec in TOPICS)
+        known = ", ".join(short_name(spec) for spec in TOPICS)
         which = "no topic" if not matches else "more than one topic"
         raise ValueError(f"{name!r} names {which} of the registry; known: {known}")
     return matches[0]
@@ -53,6 +59,8 @@ def records(
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
+        # What a service's consumers read: never a record of an aborted transaction.
+        isolation_level="read_committed",
         request_timeout_ms=15_000,
         # An unreachable broker fails after this long, not kafka-python's default 30 s.
         bootstrap_timeout_ms=10_000,

@@ -39,6 +39,8 @@ class ReportLine:
     line: int
     report: intake_pb2.ReportSubmitted | None
     error: str = ""
+    # The reference of a line that could not be read, when it has one.
+    external_ref: str = ""
 
 
 def read_reports(path: Path) -> Iterator[ReportLine]:
@@ -57,9 +59,18 @@ def _jsonl_reports(path: Path) -> Iterator[ReportLine]:
             if not text.strip():
                 continue
             try:
-                report = json_format.ParseDict(json.loads(text), intake_pb2.ReportSubmitted())
-            except (ValueError, json_format.ParseError) as exc:
-                yield ReportLine(number, None, f"not a report: {_short(exc)}")
+                value = json.loads(text)
+            except ValueError as exc:
+                yield ReportLine(number, None, f"not JSON: {_short(exc)}")
+                continue
+            if not isinstance(value, dict):
+                yield ReportLine(number, None, "not a report: expected a JSON object")
+                continue
+            try:
+                report = json_format.ParseDict(value, intake_pb2.ReportSubmitted())
+            except json_format.ParseError as exc:
+                ref = str(value.get("external_ref", ""))
+                yield ReportLine(number, None, f"not a report: {_short(exc)}", ref)
                 continue
             yield ReportLine(number, report)
 
@@ -77,7 +88,7 @@ def _csv_reports(path: Path) -> Iterator[ReportLine]:
             try:
                 yield ReportLine(number, report_from_row(row))
             except ValueError as exc:
-                yield ReportLine(number, None, str(exc))
+                yield ReportLine(number, None, str(exc), (row.get("external_ref") or "").strip())
 
 
 def report_from_row(row: dict[str, str]) -> intake_pb2.ReportSubmitted:

@@ -28,6 +28,8 @@ def rebuilt(facts: Iterable[codec.Envelope]) -> IntakeState:
 
 
 def rebuilt_tables(logs: Mapping[str, list[codec.Envelope]]) -> dict[str, Mapping]:
+    # After the case facts rather than interleaved as they were read: a listing changes only
+    # who is listed, which no case fact's evolve reads (it mattered when filing was decided).
     relayed = [e for e in logs[INTAKE_CONTROL.name] if isinstance(codec.body_of(e), RELAYED)]
     state = rebuilt(logs[CASES.name] + relayed)
     return {name: getattr(state, name) for name in STORED}

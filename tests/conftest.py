@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics
 from ipcoord.platform.settings import Settings
+from ipcoord.topology import all_topics
 from support.serving import kill_leftovers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +79,7 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Settings]:
         insecure_dev_identity=True,
         log_format="text",
     )
-    ensure_topics(s)
+    ensure_topics(s, all_topics())  # the table changelogs too, as `ipcoord topics create`
     yield s
     delete_prefixed(s)
 

@@ -15,7 +15,8 @@ from click.testing import CliRunner, Result
 from ipcoord.cli import main
 from ipcoord.platform.kafka_admin import delete_prefixed, describe_topics, ensure_topics
 from ipcoord.platform.settings import Settings
-from ipcoord.platform.topics import CASES, TOPICS, full_name
+from ipcoord.platform.topics import CASES, full_name
+from ipcoord.topology import all_topics
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def _ipcoord(settings: Settings, *args: str) -> Result:
 
 
 def _registry_partitions(settings: Settings) -> dict[str, int]:
-    return {full_name(s, settings.topic_prefix): s.partitions for s in TOPICS}
+    return {full_name(s, settings.topic_prefix): s.partitions for s in all_topics()}
 
 
 def _on_broker(settings: Settings, expected: dict[str, int], timeout_s: float = 15.0):
@@ -46,14 +47,16 @@ def _on_broker(settings: Settings, expected: dict[str, int], timeout_s: float = 
     answers CreateTopics/CreatePartitions when the controller has committed them; its own
     metadata, which describe reads, can lag a moment behind."""
     deadline = time.monotonic() + timeout_s
-    while (current := describe_topics(settings)) != expected and time.monotonic() < deadline:
+    while (current := describe_topics(settings, all_topics())) != expected and (
+        time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     return current
 
 
 def test_topics_create_twice_creates_then_changes_nothing(empty_settings):
     first = _ipcoord(empty_settings, "topics", "create")
-    assert first.output.startswith(f"created {len(TOPICS)} topic(s)")
+    assert first.output.startswith(f"created {len(all_topics())} topic(s)")
     assert _on_broker(empty_settings, _registry_partitions(empty_settings)) == (
         _registry_partitions(empty_settings)
     )
@@ -74,7 +77,7 @@ def test_topics_create_adds_partitions_where_the_registry_asks_for_more(empty_se
 
     result = _ipcoord(empty_settings, "topics", "create")
 
-    assert result.output.startswith(f"created {len(TOPICS) - 1} topic(s)")
+    assert result.output.startswith(f"created {len(all_topics()) - 1} topic(s)")
     assert cases not in result.output  # it existed: grown, not created
     assert _on_broker(empty_settings, _registry_partitions(empty_settings)) == (
         _registry_partitions(empty_settings)

@@ -64,11 +64,13 @@ def serve(service: ServiceArgument) -> None:
 
 @topics.command("create")
 def topics_create() -> None:
-    """Create every registry topic that is missing (idempotent)."""
+    """Create every topic that is missing (idempotent): the registry's and the services' table
+    changelogs."""
     from ipcoord.platform.kafka_admin import ensure_topics
+    from ipcoord.topology import all_topics
 
     with reported():
-        created = ensure_topics(settings())
+        created = ensure_topics(settings(), all_topics())
     console.print(
         f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""),
         highlight=False,
@@ -77,13 +79,14 @@ def topics_create() -> None:
 
 @topics.command("describe")
 def topics_describe(as_json: JsonOption = False) -> None:
-    """The registry and, per topic, how many partitions the broker has (missing: none)."""
+    """Every topic (the registry's, the table changelogs) and the partitions the broker has."""
     from ipcoord.platform.kafka_admin import describe_topics
-    from ipcoord.platform.topics import TOPICS, full_name
+    from ipcoord.platform.topics import full_name
+    from ipcoord.topology import all_topics
 
     with reported():
         config = settings()
-        on_broker = describe_topics(config)
+        on_broker = describe_topics(config, all_topics())
     records = [
         {
             "topic": full_name(spec, config.topic_prefix),
@@ -96,7 +99,7 @@ def topics_describe(as_json: JsonOption = False) -> None:
             "consumers": [str(c) for c in spec.consumers],
             "config": spec.config(),
         }
-        for spec in TOPICS
+        for spec in all_topics()
     ]
     if as_json:
         for record in records:

@@ -10,11 +10,13 @@ from ipcoord.credit.domain import Meta, evolve
 from ipcoord.credit.state import CreditState
 from ipcoord.credit.state_codecs import CODECS
 from ipcoord.platform import codec
-from ipcoord.platform.topics import CREDIT, Service
+from ipcoord.platform.topics import CREDIT, CREDIT_COMMANDS, Service
 
 SERVICE = Service.CREDIT
 SOURCES = (CREDIT,)
 STORED = CODECS
+# Each table's partitions: those of the command topic its writer reads (main.py).
+TABLE_PARTITIONS = {name: CREDIT_COMMANDS.partitions for name in STORED}
 
 
 def rebuilt(facts: Iterable[codec.Envelope]) -> CreditState:

@@ -12,11 +12,13 @@ from ipcoord.intake.processor import RELAYED
 from ipcoord.intake.state import IntakeState
 from ipcoord.intake.state_codecs import CODECS
 from ipcoord.platform import codec
-from ipcoord.platform.topics import CASES, INTAKE_CONTROL, Service
+from ipcoord.platform.topics import CASES, INTAKE_CONTROL, INTAKE_SUBMISSIONS, Service
 
 SERVICE = Service.INTAKE
 SOURCES = (CASES, INTAKE_CONTROL)
 STORED = CODECS
+# Each table's partitions: those of the command topic its writer reads (main.py).
+TABLE_PARTITIONS = {name: INTAKE_SUBMISSIONS.partitions for name in STORED}
 
 
 def rebuilt(facts: Iterable[codec.Envelope]) -> IntakeState:

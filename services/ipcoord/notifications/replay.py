@@ -16,7 +16,14 @@ from ipcoord.notifications.domain import inbox, router, routing
 from ipcoord.notifications.state import RecipientState, RouterState
 from ipcoord.notifications.state_codecs import RECIPIENT_CODECS, ROUTER_CODECS
 from ipcoord.platform import codec
-from ipcoord.platform.topics import CASES, CREDIT, NOTIFICATIONS, Service
+from ipcoord.platform.topics import (
+    CASES,
+    CREDIT,
+    NOTIFICATIONS,
+    NOTIFICATIONS_COMMANDS,
+    NOTIFICATIONS_ROUTING,
+    Service,
+)
 from ipcoord.v1 import notifications_pb2 as N
 
 
@@ -42,6 +49,11 @@ def rebuilt(
 SERVICE = Service.NOTIFICATIONS
 SOURCES = (CASES, CREDIT, NOTIFICATIONS)
 STORED = {**ROUTER_CODECS, **RECIPIENT_CODECS}
+# Each table's partitions: the router's topic for its tables, the recipients' commands topic
+# for theirs (main.py).
+TABLE_PARTITIONS = {name: NOTIFICATIONS_ROUTING.partitions for name in ROUTER_CODECS} | {
+    name: NOTIFICATIONS_COMMANDS.partitions for name in RECIPIENT_CODECS
+}
 
 
 def rebuilt_tables(logs: Mapping[str, list[codec.Envelope]]) -> dict[str, Mapping]:

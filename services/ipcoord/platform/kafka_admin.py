@@ -85,11 +85,11 @@ def _partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, in
     }
 
 
-def describe_topics(settings: Settings) -> dict[str, int]:
-    """Partitions on the broker per registry topic that exists there (full names)."""
+def describe_topics(settings: Settings, specs: Iterable[TopicSpec] = TOPICS) -> dict[str, int]:
+    """Partitions on the broker per topic of ``specs`` that exists there (full names)."""
     admin = admin_client(settings)
     try:
-        names = [full_name(s, settings.topic_prefix) for s in TOPICS]
+        names = [full_name(s, settings.topic_prefix) for s in specs]
         return _partition_counts(admin, names)
     finally:
         admin.close()

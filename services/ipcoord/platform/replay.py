@@ -48,16 +48,19 @@ class TableComparison:
         }
 
 
-def changelog(service: Service | str, table: str) -> TopicSpec:
+def changelog(service: Service | str, table: str, partitions: int = 0) -> TopicSpec:
     """A Faust table's changelog topic: "<app id>-<table>-changelog", the app id being the
-    service's consumer group (platform/faust_app.py)."""
+    service's consumer group (platform/faust_app.py); compacted, as Faust makes it.
+    ``partitions``: the table's (to create it); reading takes what the broker has."""
     return TopicSpec(
         name=f"ipcoord-{service}-{table}-changelog",
-        partitions=0,  # read every partition the broker has
-        key="the table key",
-        value="the table's record",
-        producers=(),
-        consumers=(),
+        partitions=partitions,
+        key="the table key (JSON)",
+        value="the table's record (protos/ipcoord/v1/<service>_state.proto)",
+        producers=(Service(service),),
+        consumers=(Service(service),),
+        compacted=True,
+        description=f"The {service} service's table {table!r}: what its replicas recover.",
     )
 
 

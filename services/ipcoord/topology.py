@@ -1,0 +1,26 @@
+"""Every topic the system needs: the registry's (platform/topics.py) and each service's table
+changelogs. Faust would create a changelog at its first start, but on a new cluster its
+consumer group is then assigned before the topic's partitions are known, and the table's
+replica serves keys while iterating none of them (intake enrolled no case in any special
+action after such a start). Created up front, like every other topic, they exist before any
+replica joins; and a cluster that forbids creating topics (Strimzi's KafkaTopic) lists them."""
+
+from __future__ import annotations
+
+from ipcoord.credit import replay as credit
+from ipcoord.intake import replay as intake
+from ipcoord.notifications import replay as notifications
+from ipcoord.platform.replay import changelog
+from ipcoord.platform.topics import TOPICS, TopicSpec
+
+
+def changelog_topics() -> tuple[TopicSpec, ...]:
+    return tuple(
+        changelog(service.SERVICE, table, partitions)
+        for service in (intake, credit, notifications)
+        for table, partitions in service.TABLE_PARTITIONS.items()
+    )
+
+
+def all_topics() -> tuple[TopicSpec, ...]:
+    return TOPICS + changelog_topics()

@@ -160,3 +160,21 @@ async def test_a_command_that_would_store_a_value_too_big_for_kafka_is_refused(
     assert "over the" in rejected.credit_command_rejected.reason
     assert tables["files"] == before  # nothing of it stored
     assert [r.source_case_id for r in writer.state.files[entity].records] == ["small"]
+
+
+async def test_after_a_crash_a_partition_with_nothing_to_redo_is_settled_at_once(tmp_path):
+    tables = {}
+    crashed = Writer(tables, tmp_path / "journal")
+    await crashed.handle(decided("c1", uscc(45)), uscc(45), 7, partition=1)
+    # A kill -9: the journal is closed without its clean mark; partition 1 was committed up
+    # to offset 5.
+    crashed.journal.close(clean=False)
+    writer = Writer(tables, tmp_path / "journal")
+    assert not writer.processor.was_clean
+    assert writer.processor.needs_redo_of(0) and writer.processor.needs_redo_of(1)
+    # Partition 0 has no entry: its lookups need not wait for a command that may never come.
+    assert writer.processor.settle_without_redo(TOPIC, 0, committed=0)
+    assert not writer.processor.needs_redo_of(0)
+    # Partition 1's entry is past its commit: its redo comes with the command read again.
+    assert not writer.processor.settle_without_redo(TOPIC, 1, committed=5)
+    assert writer.processor.needs_redo_of(1)

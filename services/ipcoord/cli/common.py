@@ -22,7 +22,16 @@ from ipcoord.client import Services, Tls
 from ipcoord.platform.log_reader import as_dict
 from ipcoord.platform.settings import Settings
 
-console = Console()
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # The reader went away (`| head`): stop quietly, as other command-line tools do
+        # (rich's own handler exits with status 1).
+        _quiet_stdout()
+        raise SystemExit(0)
+
+
+console = _Console()
 errors = Console(stderr=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object per line).")]

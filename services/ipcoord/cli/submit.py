@@ -10,8 +10,16 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from ipcoord.cli.common import JsonOption, connection, console, print_json, reported, rows_table
-from ipcoord.client.batch import Submitted, submit_all
+from ipcoord.cli.common import (
+    JsonOption,
+    connection,
+    console,
+    errors,
+    print_json,
+    reported,
+    rows_table,
+)
+from ipcoord.client.batch import BatchStopped, Submitted, submit_all
 from ipcoord.client.report_files import read_reports
 
 
@@ -31,20 +39,36 @@ def submit(
     with reported():
         items = list(read_reports(file))
         services = connection(ctx).services()
+    stopped: BatchStopped | None = None
     with reported(connection(ctx).named("intake")), services:
-        if as_json:
-            results = submit_all(services, items)
-        else:
-            with _progress_bar() as progress:
-                task = progress.add_task("submitting", total=len(items))
-                results = submit_all(services, items, advance=lambda: progress.advance(task))
+        try:
+            if as_json:
+                results = submit_all(services, items)
+            else:
+                with _progress_bar() as progress:
+                    task = progress.add_task("submitting", total=len(items))
+                    results = submit_all(services, items, advance=lambda: progress.advance(task))
+        except BatchStopped as exc:
+            stopped, results = exc, exc.done
     if as_json:
         for result in results:
             print_json(result.as_dict())
     else:
         show_outcomes(results)
+    if stopped is not None:
+        _stopped(stopped, connection(ctx).named("intake"))
     if any(r.outcome == "rejected" for r in results):
         raise typer.Exit(1)
+
+
+def _stopped(stopped: BatchStopped, service: str) -> None:
+    """What was sent, then the cause as every command reports it (one line, exit status)."""
+    where = f"stopped after {len(stopped.done)} of {stopped.total} report(s)"
+    if isinstance(stopped.cause, KeyboardInterrupt):
+        errors.print(f"{where}: interrupted", highlight=False)
+        raise typer.Exit(130)
+    with reported(f"{service}: {where}"):
+        raise stopped.cause
 
 
 def _progress_bar() -> Progress:

@@ -4,12 +4,14 @@ reason; and whether it had been submitted before (a resubmission changes nothing
 
 A refusal of one report (invalid, unknown action...) is that report's outcome; anything that
 would refuse every report (unreachable, a caller intake does not know, a deadline) stops the
-batch with that error, the reports not yet sent left unsent."""
+batch: nothing more is sent, and BatchStopped carries the outcomes so far."""
 
 from __future__ import annotations
 
+import contextlib
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import grpc
@@ -62,18 +64,39 @@ def submit_one(services: Services, item: ReportLine) -> Submitted:
     return Submitted(item.line, ref, outcome, case_id=answer.case_id, again=answer.duplicate)
 
 
+class BatchStopped(Exception):
+    """The batch stopped before its end: ``done`` holds the outcomes of the reports sent, in
+    order (a report whose call failed is not among them: it may or may not have been taken),
+    ``cause`` what stopped it (an RpcError, or KeyboardInterrupt)."""
+
+    def __init__(self, done: list[Submitted], total: int, cause: BaseException) -> None:
+        super().__init__(f"stopped after {len(done)} of {total} report(s): {cause!r}")
+        self.done, self.total, self.cause = done, total, cause
+
+
 def submit_all(
     services: Services, items: Iterable[ReportLine], *, advance: Callable[[], None] = lambda: None
 ) -> list[Submitted]:
-    """Every report, IN_FLIGHT at a time; results in the input's order. On an error (or
-    Ctrl-C) the reports not yet sent are cancelled, the ones in flight finish, and it raises."""
-    pool = ThreadPoolExecutor(IN_FLIGHT)
-    try:
-        futures = [pool.submit(submit_one, services, item) for item in items]
-        results = []
-        for future in futures:
-            results.append(future.result())
-            advance()
-        return results
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Every report, at most IN_FLIGHT at a time, in order; results in the input's order.
+
+    On an error every report would get, or Ctrl-C, no further report is sent; the ones in
+    flight finish, and BatchStopped says how far it got."""
+    items = list(items)
+    results: list[Submitted] = []
+    in_flight: deque[Future] = deque()
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        try:
+            for item in items:
+                if len(in_flight) == IN_FLIGHT:
+                    results.append(in_flight.popleft().result())
+                    advance()
+                in_flight.append(pool.submit(submit_one, services, item))
+            while in_flight:
+                results.append(in_flight.popleft().result())
+                advance()
+        except (grpc.RpcError, KeyboardInterrupt) as exc:
+            for future in in_flight:  # let them finish; keep what they answered
+                with contextlib.suppress(grpc.RpcError):
+                    results.append(future.result())
+            raise BatchStopped(results, len(items), exc) from exc
+    return results

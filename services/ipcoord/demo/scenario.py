@@ -27,7 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from standardwebhooks import Webhook
 
 from ipcoord.client import Publisher, Services
-from ipcoord.client.batch import Submitted, submit_all
+from ipcoord.client.batch import BatchStopped, Submitted, submit_all
 from ipcoord.client.report_files import ReportLine
 from ipcoord.demo import data
 from ipcoord.v1 import credit_pb2 as C
@@ -333,9 +333,11 @@ def _again_after_a_timeout(step: Callable[[], None], tries: int = 3) -> None:
     for attempt in range(1, tries + 1):
         try:
             return step()
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED or attempt == tries:
-                raise
+        except (grpc.RpcError, BatchStopped) as exc:
+            error = exc.cause if isinstance(exc, BatchStopped) else exc
+            timed_out = getattr(error, "code", lambda: None)() == grpc.StatusCode.DEADLINE_EXCEEDED
+            if not timed_out or attempt == tries:
+                raise error from None
 
 
 def _eventually(

@@ -60,6 +60,7 @@ from ipcoord.platform.topics import (
     NOTIFICATIONS_ROUTING,
     full_name,
 )
+from ipcoord.platform.writer import settle_idle_partitions
 from ipcoord.v1 import envelope_pb2, notifications_pb2_grpc
 from ipcoord.v1 import notifications_pb2 as N
 from ipcoord.v1 import notifications_state_pb2 as R
@@ -254,6 +255,12 @@ async def build(settings: Settings, *, retry: RetrySchedule | None = None) -> No
         # ownership counts only once the rebalance has ended.
         while app.rebalancing:  # noqa: ASYNC110 - Faust signals no end of a rebalance
             await asyncio.sleep(0.1)
+        for processor, ownership, spec in (
+            (router, routing_ownership, NOTIFICATIONS_ROUTING),
+            (writer, recipients_ownership, NOTIFICATIONS_COMMANDS),
+        ):
+            topic = full_name(spec, settings.topic_prefix)
+            await settle_idle_partitions(processor, settings, app.conf.id, topic, ownership.owned)
         resumed = deliverer.resume_pending()
         if resumed:
             log.info("pending webhooks resumed", extra={"count": resumed})

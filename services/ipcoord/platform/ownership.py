@@ -58,6 +58,11 @@ class PartitionOwnership:
         rebalancing = self._app is not None and self._app.rebalancing
         return self._current and not rebalancing and partition in self._owned
 
+    @property
+    def owned(self) -> frozenset[int]:
+        """The partitions the last assignment gave this replica."""
+        return self._owned
+
     def owner(self, partition: int) -> str | None:
         """The gRPC address ("host:port") of the replica the last assignment gave ``partition``
         (None during a rebalance). It may be this replica, and it may still be recovering."""

@@ -176,6 +176,16 @@ class Processor:
         )
         return count
 
+    def settle_without_redo(self, topic: str, partition: int, committed: int) -> bool:
+        """After an unclean stop: a partition whose journal holds nothing from ``committed``
+        on needs no redo, and is marked so at once. One that does holds commands past the
+        commit, which the partition reads again: the redo comes with the first of them
+        (``redo_partition``). Returns whether it was settled here."""
+        if next(iter(self._journal.uncommitted_of(topic, partition, committed)), None):
+            return False
+        self._redone_partitions.add(partition)
+        return True
+
     @property
     def was_clean(self) -> bool:
         """Whether the last stop was clean (nothing to apply again)."""

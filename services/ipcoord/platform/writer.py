@@ -36,3 +36,17 @@ def partitioned_writer(processor: Processor, settings: Settings, group_id: str) 
         )
 
     return decide_one
+
+
+async def settle_idle_partitions(
+    processor: Processor, settings: Settings, group_id: str, topic: str, partitions
+) -> None:
+    """After a crash, every owned partition with nothing to redo is marked so at once; its
+    lookups would otherwise wait for a command that may never come (the notifications kill -9
+    test saw a recipient's inbox UNAVAILABLE for a minute: its partition had no more work)."""
+    if processor.was_clean:
+        return
+    committed = await committed_offsets(settings, group_id)
+    for partition in partitions:
+        if processor.needs_redo_of(partition):
+            processor.settle_without_redo(topic, partition, committed.get((topic, partition), 0))

@@ -44,6 +44,7 @@ from ipcoord.credit.main import build  # noqa: E402
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics  # noqa: E402
 from ipcoord.platform.logs import configure_logging  # noqa: E402
 from ipcoord.platform.topics import CREDIT_COMMANDS, full_name  # noqa: E402
+from ipcoord.topology import all_topics  # noqa: E402
 from ipcoord.v1 import credit_pb2 as C  # noqa: E402
 from support.reports import uscc  # noqa: E402
 
@@ -55,7 +56,7 @@ async def main(count: int, seconds: float, workers: int) -> None:
     configure_logging("WARNING", "text")
     logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     settings = bench_settings("rocksdb://", Path(tempfile.mkdtemp(prefix="ipcoord-bench-")))
-    ensure_topics(settings)
+    ensure_topics(settings, all_topics())
     preload("listings", settings, full_name(CREDIT_COMMANDS, settings.topic_prefix), count)
     service = await build(settings, tick_interval_s=3600)
     await service.handle.start()

@@ -42,6 +42,7 @@ from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.staged import Stage
 from ipcoord.platform.topics import CASES, INTAKE_SUBMISSIONS, full_name
+from ipcoord.topology import all_topics
 from ipcoord.v1 import intake_pb2
 
 HERE = Path(__file__).resolve().parent
@@ -108,7 +109,7 @@ async def processor_in_memory(envelopes: list[bytes], settings: Settings) -> Rat
 
 async def intake_end_to_end(store: str, count: int, data: Path, keep=False):
     settings = _settings(store, data / store.split(":")[0])
-    ensure_topics(settings)
+    ensure_topics(settings, all_topics())
     _preload(settings, count)
     service = await build(settings, tick_interval_s=3600)
     await service.handle.start()
@@ -122,7 +123,7 @@ async def intake_end_to_end(store: str, count: int, data: Path, keep=False):
 
 async def passthrough(count: int, data: Path) -> Rate:
     settings = _settings("memory://", data)
-    ensure_topics(settings)
+    ensure_topics(settings, all_topics())
     _preload(settings, count)
     consumer = AIOKafkaConsumer(
         full_name(INTAKE_SUBMISSIONS, settings.topic_prefix),
@@ -163,7 +164,7 @@ async def faust_baseline(count: int, data: Path) -> Rate:
     the rocksdb store, two table writes and one send per record (a filing's stored writes and
     fact), no domain, no journal."""
     settings = _settings("rocksdb://", data)
-    ensure_topics(settings)
+    ensure_topics(settings, all_topics())
     _preload(settings, count)
     app = create_app("bench-faust", settings)
     table = app.Table("baseline", partitions=1, default=None, key_type=bytes, value_type=bytes)

@@ -39,6 +39,7 @@ from ipcoord.platform import codec  # noqa: E402
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics  # noqa: E402
 from ipcoord.platform.logs import configure_logging  # noqa: E402
 from ipcoord.platform.topics import CASES, full_name  # noqa: E402
+from ipcoord.topology import all_topics  # noqa: E402
 from ipcoord.v1 import notifications_pb2 as N  # noqa: E402
 from ipcoord.v1 import notifications_pb2_grpc  # noqa: E402
 
@@ -57,7 +58,7 @@ async def main(count: int, seconds: float, fixed_rate: float | None) -> None:
             "webhook_allowed_networks": (ipaddress.ip_network("127.0.0.0/8"),),
         }
     )
-    ensure_topics(settings)
+    ensure_topics(settings, all_topics())
     cases = full_name(CASES, settings.topic_prefix)
     try:
         service = await build(settings)

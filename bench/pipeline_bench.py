@@ -38,6 +38,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from harness import bench_settings, env  # noqa: E402
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics  # noqa: E402
 from ipcoord.platform.topics import CASES, CREDIT, INTAKE_SUBMISSIONS, full_name  # noqa: E402
+from ipcoord.topology import all_topics  # noqa: E402
 from notifications_bench import _passthrough  # noqa: E402
 from pipeline_load import CHAIN  # noqa: E402
 
@@ -176,7 +177,7 @@ def _percentiles(delays: list[float]) -> dict:
 async def main(count: int, seconds: float) -> None:
     data = Path(tempfile.mkdtemp(prefix="ipcoord-pipeline-"))
     settings = bench_settings("rocksdb://", data)
-    ensure_topics(settings)
+    ensure_topics(settings, all_topics())
     try:
         with _services(settings, data) as ports:
             # 1. The most.
@@ -190,7 +191,8 @@ async def main(count: int, seconds: float) -> None:
             start = listed[count // 10]
             chains_per_s = (count - count // 10) / (listed[-1] - start)
             facts = _records(settings, CASES, CREDIT)
-            # 2. Latency at half of it.
+            # 2. Latency at half of it, once what the first phase left in flight is done.
+            await asyncio.sleep(5)
             rate = chains_per_s / 2
             receiver = _Receiver(ports["notifications"], seconds + 30, int(rate * seconds))
             sent = _produce(settings, count, int(rate * seconds), rate)

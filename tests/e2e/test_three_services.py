@@ -1,7 +1,9 @@
 """Intake, credit records and notifications together on the real broker, through their real
-topics: a bureau's submissions become cases, two established decisions list the respondent, the
-implementing departments hear of the listing and report back, every party's notifications and
-lookups agree, and each service's state rebuilt from the log equals its live state."""
+topics: a bureau's submissions become cases, two established decisions list the respondent (a
+right holder and a protection center's target, whose new cases lose fast-track: the closed
+loop), the implementing departments hear of the listing and report back, every party's
+notifications and lookups agree, and each service's state rebuilt from the log equals its live
+state."""
 
 from __future__ import annotations
 
@@ -54,6 +56,12 @@ async def test_submission_to_listing_to_feedback_reaches_every_party(system, set
         system.notifications_as,
     )
     ipb = intake_as("ipb-sz")
+    # The respondent is also a right holder, and a protection center's target enterprise.
+    center = intake_as("ppc-shenzhen")
+    await center.RegisterTargetEnterprise(
+        S.RegisterTargetEnterprise(enterprise={"uscc": RESPONDENT})
+    )
+    assert await _fast_tracked(center, 0)
     operator = notifications_as("cnipa")
     # Two established infringements by one respondent: the first case closed before the
     # second report, which would otherwise be linked to it (source tracing).
@@ -70,6 +78,10 @@ async def test_submission_to_listing_to_feedback_reaches_every_party(system, set
 
     listing = await eventually(listed, timeout_s=60)
     assert listing.listing_id == f"L-{RESPONDENT}-1"
+    # The closed loop: once intake hears of the listing, the listed right holder's new cases
+    # at the center are no longer fast-tracked.
+    probes = iter(range(1, 100))
+    await eventually(lambda: _not_fast_tracked(center, next(probes)), timeout_s=60)
 
     # Every implementing department hears of the listing; ndrc reports what it did.
     for department in ("cnipa", "ndrc", "mof"):
@@ -119,6 +131,22 @@ async def _replayed(settings, system, service: str) -> dict:
         return report if report["equal"] else None
 
     return await eventually(equal, timeout_s=30, interval_s=1)
+
+
+async def _fast_tracked(center, n: int) -> bool:
+    """A new report whose right holder is RESPONDENT, filed with the center."""
+    filed = await center.SubmitReport(
+        S.SubmitReportRequest(
+            report=report(
+                f"E2E-FT-{n}", respondent_uscc=uscc(300 + n), holder=RESPONDENT, handling=""
+            )
+        )
+    )
+    return (await center.GetCase(S.GetCaseRequest(case_id=filed.case_id))).fast_tracked
+
+
+async def _not_fast_tracked(center, n: int) -> bool:
+    return not await _fast_tracked(center, n)
 
 
 async def _has(caller, recipient: str, event_type: str, count: int = 1) -> bool:

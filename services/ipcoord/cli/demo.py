@@ -152,8 +152,8 @@ def show_summary(outcome: Outcome, elapsed_s: float) -> None:
         "ipcoord --bureau ipb-sz case list --status decided",
         f"ipcoord --bureau amr-sz credit check {data.REPEAT_INFRINGER.uscc}",
         "ipcoord --bureau ipb-sz notifications watch ipb-sz",
-        "ipcoord tail cases --type CaseDecided",
-        "ipcoord tail cases --type SubmissionRejected",
+        "ipcoord tail cases --from-beginning --type CaseDecided",
+        "ipcoord tail cases --from-beginning --type SubmissionRejected",
         "ipcoord replay intake",
     ):
         console.print(f"  .venv/bin/{example}", highlight=False)

@@ -4,11 +4,14 @@ and say whether it equals the live state (its tables' changelogs)."""
 from __future__ import annotations
 
 import importlib
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ipcoord.cli.common import (
+    Failure,
     JsonOption,
     console,
     one_of,
@@ -18,7 +21,7 @@ from ipcoord.cli.common import (
     settings,
 )
 from ipcoord.platform.log_reader import envelopes
-from ipcoord.platform.replay import compare, live_tables
+from ipcoord.platform.replay import compare, live_tables, write_store
 
 # Each module has SERVICE, SOURCES (topics it rebuilds from), STORED (table codecs) and
 # rebuilt_tables(logs by topic name).
@@ -40,21 +43,31 @@ def replay(
             callback=one_of(REPLAYS), metavar="SERVICE", help=f"One of: {', '.join(REPLAYS)}."
         ),
     ],
+    store: Annotated[
+        Path | None,
+        typer.Option(help="Keep the rebuilt store here (a new directory) [default: removed]."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Rebuild SERVICE's state from the log and compare it with the live state.
+    """Rebuild SERVICE's state from the log into a fresh store; compare it with the live state.
 
-    Exit status 0 when every stored table is equal, 1 otherwise. Run it while the system is
-    quiet: a fact published between the two reads shows as a difference."""
+    The live state is what the service's tables hold (their changelogs, which every replica
+    recovers from). Exit status 0 when every stored table is equal, 1 otherwise. Run it while
+    the system is quiet: a fact published between the two reads shows as a difference."""
     module = importlib.import_module(REPLAYS[service])
     with reported():
         config = settings()
+        if store is not None and store.exists():
+            raise Failure(f"{store} exists: give a new directory for the rebuilt store")
         with console.status(f"reading {', '.join(s.name for s in module.SOURCES)}"):
             logs = {spec.name: envelopes(config, spec) for spec in module.SOURCES}
-            rebuilt = module.rebuilt_tables(logs)
+        with tempfile.TemporaryDirectory(prefix="ipcoord-replay-") as scratch:
+            directory = store or Path(scratch) / service
+            with console.status(f"rebuilding into {directory}"):
+                rebuilt = write_store(directory, module.rebuilt_tables(logs), module.STORED)
         with console.status("reading the live tables' changelogs"):
             live = live_tables(config, module.SERVICE, module.STORED)
-    comparisons = compare(live, rebuilt, module.STORED)
+    comparisons = compare(live, rebuilt)
     equal = all(c.equal for c in comparisons)
     facts = sum(len(v) for v in logs.values())
     if as_json:

@@ -47,10 +47,13 @@ def read_reports(path: Path) -> Iterator[ReportLine]:
     """By the file's suffix: .csv, else JSON lines."""
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    if path.suffix.lower() == ".csv":
-        yield from _csv_reports(path)
-    else:
-        yield from _jsonl_reports(path)
+    try:
+        if path.suffix.lower() == ".csv":
+            yield from _csv_reports(path)
+        else:
+            yield from _jsonl_reports(path)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def _jsonl_reports(path: Path) -> Iterator[ReportLine]:

@@ -180,7 +180,7 @@ class Demo:
                 "SubmissionRejected",
                 f"{invalid.submitter}/{ref}",
             ):
-                why = "see `ipcoord tail cases --type SubmissionRejected`"
+                why = "see `ipcoord tail cases --from-beginning --type SubmissionRejected`"
                 return Submitted(0, ref, "rejected", reason=f"rejected by an earlier run ({why})")
         line = ReportLine(data.REPORT_COUNT + 1, invalid.report)
         return submit_all(self.as_bureau(invalid.submitter), [line])[0]

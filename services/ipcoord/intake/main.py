@@ -99,9 +99,15 @@ async def build(
     app = create_app(SERVICE, settings)
 
     def table(name: str) -> faust.Table:
-        # partitions=1: co-partitioned with the single-partition submissions topic.
-        # Keys are str (json); values are domain values, stored as the table's message.
-        return app.Table(name, partitions=1, default=None, value_type=_VALUE_TYPES[name])
+        # Co-partitioned with the single-partition submissions topic (replay.TABLE_PARTITIONS
+        # creates the changelogs so). Keys are str (json); values are domain values, stored as
+        # the table's message.
+        return app.Table(
+            name,
+            partitions=INTAKE_SUBMISSIONS.partitions,
+            default=None,
+            value_type=_VALUE_TYPES[name],
+        )
 
     # The domain writes through the stage; the processor journals and then applies the writes.
     # The derived indexes are plain dicts, rebuilt from the cases (domain/indexes.py).

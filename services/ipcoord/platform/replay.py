@@ -2,16 +2,20 @@
 
 The live state is what the service's tables hold: their changelog topics, which every replica
 recovers from (compacted: the last record per key; a tombstone is a deleted key). The rebuilt
-state is what each service's replay module computes from its facts topics into fresh,
-in-memory tables. Values are compared as their tables store them (the codec's deterministic
-bytes), so two equal values are equal however they were built."""
+state is what each service's replay module computes from its facts topics, written into a
+fresh store (a RocksDB per table, as the service keeps them) and read back. Values are
+compared as their tables store them (the codec's deterministic bytes), so two equal values are
+equal however they were built."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from rocksdict import Rdict
 
 from ipcoord.platform.log_reader import Position, records
 from ipcoord.platform.settings import Settings
@@ -82,15 +86,30 @@ def live_tables(
     return tables
 
 
+def write_store(
+    directory: Path, rebuilt: Mapping[str, Mapping[str, Any]], codecs: Mapping[str, TableCodec]
+) -> dict[str, dict[str, bytes]]:
+    """The rebuilt tables written into a fresh RocksDB per table under ``directory`` (which
+    must not exist), and what the store holds, read back."""
+    directory.mkdir(parents=True)
+    stored: dict[str, dict[str, bytes]] = {}
+    for name, table_codec in codecs.items():
+        db = Rdict(str(directory / name))
+        try:
+            for key, value in rebuilt[name].items():
+                db[key.encode()] = table_codec.encode(value)
+            stored[name] = {key.decode(): value for key, value in db.items()}
+        finally:
+            db.close()
+    return stored
+
+
 def compare(
-    live: Mapping[str, Mapping[str, bytes]],
-    rebuilt: Mapping[str, Mapping[str, Any]],
-    codecs: Mapping[str, TableCodec],
+    live: Mapping[str, Mapping[str, bytes]], rebuilt: Mapping[str, Mapping[str, bytes]]
 ) -> list[TableComparison]:
     """Per stored table: the keys only one side has, and the keys whose values differ."""
     comparisons = []
-    for name, table_codec in codecs.items():
-        ours = {key: table_codec.encode(value) for key, value in rebuilt[name].items()}
+    for name, ours in rebuilt.items():
         theirs = live.get(name, {})
         comparisons.append(
             TableComparison(

@@ -84,6 +84,17 @@ def test_unknown_service_is_refused():
     assert "intake" in result.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["serve", "billing"], ["--nope"], ["case", "list", "--status", "nope"], ["case", "show"]],
+)
+def test_a_usage_mistake_is_one_line_naming_where_to_look(args):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "--help`" in lines[0]
+
+
 def test_an_unknown_topic_names_the_known_ones():
     line = _one_line_error(CliRunner().invoke(main, ["tail", "nonsense"]))
     assert "cases, credit" in line

@@ -6,16 +6,49 @@ command typer builds, so `ipcoord = "ipcoord.cli:main"` and click's test runner 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+# typer vendors click (typer._click) and raises its exceptions, not the click package's.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer.core import TyperGroup
+
 from ipcoord.cli import admin, cases, credit, demo, logs, notifications, replay, submit
-from ipcoord.cli.common import Connection
+from ipcoord.cli.common import Connection, errors
 from ipcoord.client import Tls
 
+
+class _OneLineErrors(TyperGroup):
+    """Usage mistakes (an unknown option, a bad value) as one line too, like every other
+    error of the command (common.reported), with where to look: not a boxed panel."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:
+            exc.show()  # the help, as asked for by giving nothing
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            where = f" (`{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
+            errors.print(
+                f"error: {exc.format_message()}{where}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="ipcoord: coordination of IP enforcement across bureaus.",
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,

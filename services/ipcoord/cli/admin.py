@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from aiokafka.errors import KafkaConnectionError
+from rich.text import Text
 
 from ipcoord.cli.common import (
     JsonOption,
@@ -113,7 +114,7 @@ def topics_describe(as_json: JsonOption = False) -> None:
                 [
                     r["topic"],
                     r["partitions"],
-                    r["on_broker"] if r["on_broker"] is not None else "[red]missing[/]",
+                    r["on_broker"] if r["on_broker"] is not None else Text("missing", style="red"),
                     r["value"],
                     ", ".join(r["producers"]),
                     ", ".join(r["consumers"]),

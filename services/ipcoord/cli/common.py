@@ -16,7 +16,9 @@ import typer
 from google.protobuf.message import Message
 from kafka.errors import KafkaError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ipcoord.client import Services, Tls
 from ipcoord.platform.log_reader import as_dict
@@ -53,7 +55,7 @@ class Connection:
     deadline_s: float = 10.0
 
     def named(self, service: str) -> str:
-        """ "intake at localhost:50051", for error messages."""
+        """The service and its address ("intake at localhost:50051"), for error messages."""
         return f"{service} at {getattr(self, service)}"
 
     def services(self) -> Services:
@@ -143,7 +145,8 @@ def _bootstrap() -> str:
 
 
 def _fail(message: str) -> None:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    # Escaped: details such as "[Errno 2]" are text, not rich markup.
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -175,9 +178,15 @@ def _compact(value: Any) -> str:
 
 
 def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    """A table of data: cells are text as given (a reason with "[...]" in it is not markup);
+    a cell that should be styled is a rich ``Text``."""
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(cell if isinstance(cell, Text) else Text(_text(cell)) for cell in row))
     return table
+
+
+def _text(cell: Any) -> str:
+    return "" if cell is None else str(cell)

@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.rule import Rule
 
 from ipcoord.cli.cases import progress_table
@@ -62,7 +63,7 @@ def _watch(runner: Demo) -> None:
                 record = notification.record
                 console.print(
                     f"#{record.sequence} [bold]{record.source_event_type}[/] "
-                    f"{record.subject_key} {record.summary}",
+                    f"{escape(record.subject_key)} {escape(record.summary)}",
                     highlight=False,
                 )
             shown = len(runner.stream.received)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import grpc
 import typer
+from rich.markup import escape
 
 from ipcoord.cli.common import (
     Failure,
@@ -110,8 +111,8 @@ def _print_notification(notification: N.Notification, as_json: bool) -> None:
     record = notification.record
     console.print(
         f"[dim]{record.occurred_at.ToDatetime():%Y-%m-%d %H:%M:%S}[/] "
-        f"#{record.sequence} [bold]{record.source_event_type}[/] {record.subject_key} "
-        f"[dim]({record.reason})[/] {record.summary}",
+        f"#{record.sequence} [bold]{record.source_event_type}[/] {escape(record.subject_key)} "
+        f"[dim]({escape(record.reason)})[/] {escape(record.summary)}",
         highlight=False,
         soft_wrap=True,  # one line each, whatever the width
     )

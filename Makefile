@@ -12,10 +12,8 @@ BROKER_SHOWN := $(or $(KAFKA_BOOTSTRAP_SERVERS),localhost:9092)
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(BIN)/ipcoord: pyproject.toml hatch_build.py $(wildcard protos/ipcoord/v1/*.proto)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+$(BIN)/ipcoord: pyproject.toml hatch_build.py deploy/install.sh $(wildcard protos/ipcoord/v1/*.proto)
+	PYTHON=$(PYTHON) bash deploy/install.sh $(VENV) --dev
 	touch $@
 
 install: $(BIN)/ipcoord ## create .venv and install ipcoord with dev tools (regenerates protobuf code)

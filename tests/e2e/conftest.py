@@ -3,6 +3,7 @@ all of them (a shared clock, an operator)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +31,13 @@ class System:
 @pytest.fixture
 async def system(settings):
     clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
-    local = settings.model_copy(update={"operators": frozenset({"cnipa"})})
+    # As `make dev` runs them: cnipa reads any inbox, webhooks may reach this machine.
+    local = settings.model_copy(
+        update={
+            "operators": frozenset({"cnipa"}),
+            "webhook_allowed_networks": (ipaddress.ip_network("127.0.0.0/8"),),
+        }
+    )
     services = [
         await build_intake(local, clock=clock, tick_interval_s=3600),
         await build_credit(local, clock=clock, tick_interval_s=3600),

@@ -171,7 +171,7 @@ def _stream_line(streamed: list) -> str:
 def _feedback_of(feedback, measure, outcome: Outcome) -> list[str]:
     for given in feedback.feedback:
         if given.measure_code == measure.code:
-            late = measure.implementing_department == outcome.late_department
-            how = "last, over Kafka (declared)" if late else "gRPC (certificate)"
+            last = measure.implementing_department == outcome.last_department
+            how = "last, over Kafka (declared)" if last else "gRPC (certificate)"
             return ["applied", how]
     return ["pending", ""]

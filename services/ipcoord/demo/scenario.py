@@ -9,7 +9,8 @@ state first and does only what is not done yet, so a second run adds nothing.
      one with a mistyped USCC is rejected with intake's reason.
   5. The handling bureaus take ten cases to a decision; the repeat infringer's first case is
      closed, it offends again, and the second decision lists it in credit records.
-  6. The implementing departments report back on their measures, one late (over Kafka).
+  6. The implementing departments report back on their measures, one last, from its own
+     system over Kafka (not overdue: a due date is the end of a working day, days away).
   7. Everyone's notifications: the stream, the right holder's inbox, the webhook."""
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Outcome:
     decided: list[str] = field(default_factory=list)
     listing: C.CheckDisciplineResponse | None = None
     feedback: C.ListingFeedback | None = None
-    late_department: str = ""
+    last_department: str = ""
     progress: S.ActionProgress | None = None
     streamed: list[N.Notification] = field(default_factory=list)
     inbox: list[N.Notification] = field(default_factory=list)
@@ -91,7 +92,7 @@ class Demo:
             (f"{data.REPORT_COUNT} monitoring reports submitted", self.submit_reports),
             ("cases decided; the repeat infringer offends again", self.decide_cases),
             ("repeat infringer listed in credit records", self.wait_for_listing),
-            ("departments' feedback (one late, over Kafka)", self.departments_report),
+            ("departments' feedback (one last, over Kafka)", self.departments_report),
             ("notifications delivered", self.collect_notifications),
         ):
             step(description)
@@ -268,7 +269,7 @@ class Demo:
         lookup = C.GetListingFeedbackRequest(listing_id=listing.listing_id)
         pending = self.as_bureau(data.OPERATOR).credit.GetListingFeedback(lookup)
         departments = sorted({m.implementing_department for m in listing.measures})
-        self.outcome.late_department = departments[-1]
+        self.outcome.last_department = departments[-1]
         for department in departments:
             if department not in pending.departments_pending:
                 continue  # reported on an earlier run
@@ -280,7 +281,7 @@ class Demo:
                     measure_code=measure.code,
                     outcome=C.MEASURE_OUTCOME_APPLIED,
                 )
-                if department == self.outcome.late_department:
+                if department == self.outcome.last_department:
                     # Last, after the others, and the other way in: the department's own
                     # system on Kafka (not overdue: that takes its working days to pass).
                     time.sleep(2)

@@ -142,10 +142,11 @@ async def _subscribers(target: str, seconds: float) -> None:
             stream.cancel()
         await asyncio.gather(*streams, return_exceptions=True)
     await runner.cleanup()
-    print(json.dumps({channel: _summary(found) for channel, found in delays.items()}))
+    print(json.dumps({channel: latency_summary(found) for channel, found in delays.items()}))
 
 
-def _summary(delays: list[float]) -> dict:
+def latency_summary(delays: list[float]) -> dict:
+    """How many, and p50/p99 in ms (None when there are none)."""
     delays = sorted(delays)
 
     def pct(p: float) -> float | None:

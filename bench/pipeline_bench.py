@@ -25,12 +25,9 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -39,8 +36,11 @@ from harness import bench_settings, env  # noqa: E402
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics  # noqa: E402
 from ipcoord.platform.topics import CASES, CREDIT, INTAKE_SUBMISSIONS, full_name  # noqa: E402
 from ipcoord.topology import all_topics  # noqa: E402
+from load import latency_summary  # noqa: E402
 from notifications_bench import _passthrough  # noqa: E402
 from pipeline_load import CHAIN  # noqa: E402
+from support.kafka import records_published  # noqa: E402
+from support.serving import Replica  # noqa: E402
 
 _PIPE = [sys.executable, str(HERE / "pipeline_load.py")]
 SERVICES = ("intake", "credit", "notifications")
@@ -48,71 +48,18 @@ SERVICES = ("intake", "credit", "notifications")
 HOPS = 6
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _services(settings, data: Path):
-    """The three services as `make dev` runs them, with this run's topic prefix."""
-    ports = {name: _free_port() for name in SERVICES}
-    processes = []
-    for name in SERVICES:
-        service_env = {
-            **env(),
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "IPCOORD_TOPIC_PREFIX": settings.topic_prefix,
-            "IPCOORD_STORE": "rocksdb://",
-            "IPCOORD_DATA_DIR": str(data / name),
-            "IPCOORD_GRPC_PORT": str(ports[name]),
-            "IPCOORD_GRPC_HOST": "127.0.0.1",
-            "IPCOORD_ADVERTISED_HOST": "127.0.0.1",
-            "IPCOORD_INSECURE_DEV_IDENTITY": "true",
-            "IPCOORD_LOG_LEVEL": "WARNING",
-            "IPCOORD_REPLICA_ID": "bench",
-        }
-        log = open(data / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        processes.append(
-            subprocess.Popen(
-                [str(Path(sys.executable).parent / "ipcoord"), "serve", name],
-                env=service_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
+    """The three services as `make dev` runs them (`ipcoord serve`, rocksdb store), with this
+    run's topic prefix: the tests' Replica (tests/support/serving.py)."""
+    replicas = {name: Replica(settings, name, data, name) for name in SERVICES}
     try:
-        _until_serving(ports)
-        yield ports
+        for replica in replicas.values():
+            replica.wait_serving()
+        yield {name: replica.port for name, replica in replicas.items()}
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _until_serving(ports: dict[str, int], timeout_s: float = 120) -> None:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + timeout_s
-    for name, port in ports.items():
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                try:
-                    answer = health.Check(health_pb2.HealthCheckRequest(), timeout=2)
-                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.RpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} did not serve within {timeout_s:.0f} s")
-                time.sleep(0.5)
+        for replica in replicas.values():
+            replica.stop()
 
 
 class _Receiver:
@@ -151,29 +98,6 @@ def _produce(settings, first: int, count: int, rate: float) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _records(settings, *specs) -> int:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    try:
-        total = 0
-        for spec in specs:
-            name = full_name(spec, settings.topic_prefix)
-            parts = [TopicPartition(name, p) for p in range(spec.partitions)]
-            total += sum(consumer.end_offsets(parts).values())
-        return total
-    finally:
-        consumer.close()
-
-
-def _percentiles(delays: list[float]) -> dict:
-    delays = sorted(delays)
-    if not delays:
-        return {"received": 0, "p50_ms": float("nan"), "p99_ms": float("nan")}
-    pick = lambda p: delays[min(len(delays) - 1, int(p * len(delays)))] * 1000  # noqa: E731
-    return {"received": len(delays), "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
-
-
 async def main(count: int, seconds: float) -> None:
     data = Path(tempfile.mkdtemp(prefix="ipcoord-pipeline-"))
     settings = bench_settings("rocksdb://", data)
@@ -190,7 +114,7 @@ async def main(count: int, seconds: float) -> None:
                 raise SystemExit(f"only {len(listed)} of {count} listings arrived; see {data}")
             start = listed[count // 10]
             chains_per_s = (count - count // 10) / (listed[-1] - start)
-            facts = _records(settings, CASES, CREDIT)
+            facts = records_published(settings, CASES) + records_published(settings, CREDIT)
             # 2. Latency at half of it, once what the first phase left in flight is done.
             await asyncio.sleep(5)
             rate = chains_per_s / 2
@@ -205,6 +129,8 @@ async def main(count: int, seconds: float) -> None:
 
     filed = [arrived[k] - t for k, t in sent.items() if k.startswith("filed:") and k in arrived]
     listing = [arrived[k] - t for k, t in sent.items() if k.startswith("listed:") and k in arrived]
+    if not (filed and listing):
+        raise SystemExit(f"nothing arrived at half load ({len(filed)}, {len(listing)})")
     print(f"\npipeline: {count} repeat infringers, {CHAIN} commands each, three services")
     print(
         f"most: {chains_per_s:.1f} chains/s = {CHAIN * chains_per_s:.0f} commands/s, "
@@ -214,8 +140,8 @@ async def main(count: int, seconds: float) -> None:
     print(f"\nat {rate:.1f} chains/s ({events_per_s:.0f} events/s) for {seconds:.0f} s:")
     print(f"{'':58} {'received':>9} {'p50 ms':>8} {'p99 ms':>8}")
     rows = {
-        "report -> CaseFiled on the bureau's stream": _percentiles(filed),
-        "decision -> listing on the department's stream": _percentiles(listing),
+        "report -> CaseFiled on the bureau's stream": latency_summary(filed),
+        "decision -> listing on the department's stream": latency_summary(listing),
         f"bare aiokafka pass-through, {HOPS} hops": baseline,
     }
     for name, row in rows.items():

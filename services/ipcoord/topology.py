@@ -13,11 +13,15 @@ from ipcoord.notifications import replay as notifications
 from ipcoord.platform.replay import changelog
 from ipcoord.platform.topics import TOPICS, TopicSpec
 
+# Each service's stored tables and how to rebuild them from the log (its replay module:
+# SERVICE, SOURCES, STORED, TABLE_PARTITIONS, rebuilt_tables), by service name.
+REPLAYS = {module.SERVICE.value: module for module in (intake, credit, notifications)}
+
 
 def changelog_topics() -> tuple[TopicSpec, ...]:
     return tuple(
         changelog(service.SERVICE, table, partitions)
-        for service in (intake, credit, notifications)
+        for service in REPLAYS.values()
         for table, partitions in service.TABLE_PARTITIONS.items()
     )
 

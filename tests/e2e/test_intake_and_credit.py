@@ -14,9 +14,10 @@ from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import credit_pb2_grpc, intake_pb2_grpc
 from ipcoord.v1 import intake_pb2 as S
 from support.callers import Caller
+from support.cases import decided_case, fast_tracked
 from support.clock import ManualClock
 from support.kafka import eventually
-from support.reports import RIGHT_HOLDER, report, uscc
+from support.reports import RIGHT_HOLDER, uscc
 
 
 @pytest.fixture
@@ -38,20 +39,13 @@ async def services(settings):
     await intake.handle.stop()
 
 
-async def _fast_tracked(center, ref: str, respondent: int) -> bool:
-    filed = await center.SubmitReport(
-        S.SubmitReportRequest(report=report(ref, respondent_uscc=uscc(respondent)))
-    )
-    return (await center.GetCase(S.GetCaseRequest(case_id=filed.case_id))).fast_tracked
-
-
 async def test_a_listing_in_credit_ends_fast_track_in_intake_until_it_is_removed(services):
     intake_as, credit_as = services
     center, cnipa = intake_as("ppc-shenzhen"), credit_as("cnipa")
     await center.RegisterTargetEnterprise(
         S.RegisterTargetEnterprise(enterprise={"uscc": RIGHT_HOLDER, "name": "Right Holder Ltd."})
     )
-    assert await _fast_tracked(center, "FT-1", 71)
+    assert await fast_tracked(center, "FT-1", uscc(71))
 
     recorded = await cnipa.RecordDishonesty(
         C.RecordDishonestyRequest(
@@ -67,7 +61,7 @@ async def test_a_listing_in_credit_ends_fast_track_in_intake_until_it_is_removed
         # Each probe files a report of its own respondent (a repeat would be linked into an
         # earlier case); its fast-track follows the listing once intake has it.
         n = next(probes)
-        return await _fast_tracked(center, f"PROBE-{n}", 100 + n) != listed
+        return await fast_tracked(center, f"PROBE-{n}", uscc(100 + n)) != listed
 
     await eventually(lambda: intake_knows(listed=True))
     # The listing ends (an upheld objection); intake hears the removal and fast-tracks again.
@@ -83,7 +77,7 @@ async def test_a_decision_in_intake_becomes_a_record_in_credit(services):
     intake_as, credit_as = services
     ipb, ppc = intake_as("ipb-sz"), credit_as("ppc-shenzhen")
     entity = uscc(73)
-    await _decide(ipb, "D-1", respondent_uscc=entity)
+    await decided_case(ipb, "D-1", respondent_uscc=entity)
 
     async def recorded():
         try:
@@ -96,34 +90,12 @@ async def test_a_decision_in_intake_becomes_a_record_in_credit(services):
     assert profile.records[0].recorded_by == "ipb-sz"
 
 
-async def _decide(ipb, ref: str, *, respondent_uscc: str = "", shop: str = "") -> str:
-    filed = await ipb.SubmitReport(
-        S.SubmitReportRequest(report=report(ref, respondent_uscc=respondent_uscc, shop=shop))
-    )
-    assert filed.outcome == S.SUBMISSION_OUTCOME_FILED
-    case_id = filed.case_id
-    await ipb.AcceptCase(S.AcceptCase(case_id=case_id))
-    await ipb.AssignCase(S.AssignCase(case_id=case_id, assignee="inspector-1"))
-    await ipb.StartInvestigation(S.StartInvestigation(case_id=case_id))
-    await ipb.DecideCase(
-        S.DecideCase(
-            case_id=case_id,
-            decision=S.Decision(
-                infringement_established=True,
-                infringement_type=1,
-                respondent_uscc=respondent_uscc,
-            ),
-        )
-    )
-    return case_id
-
-
 async def test_a_decision_against_a_shop_counts_once_intake_identifies_its_entity(services):
     intake_as, credit_as = services
     ipb, ppc = intake_as("ipb-sz"), credit_as("ppc-shenzhen")
     entity, shop = uscc(74), "https://shop.example.com/copycat-74"
-    online_case = await _decide(ipb, "ONLINE-1", shop=shop)  # known only by its shop
-    await _decide(ipb, "KNOWN-1", respondent_uscc=entity)
+    online_case = await decided_case(ipb, "ONLINE-1", shop=shop)  # known only by its shop
+    await decided_case(ipb, "KNOWN-1", respondent_uscc=entity)
 
     async def records() -> set[str] | None:
         try:

@@ -11,30 +11,12 @@ import grpc
 from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import notifications_pb2 as N
+from support.cases import decided_case, fast_tracked
 from support.cli import ipcoord, json_lines
 from support.kafka import eventually
-from support.reports import RIGHT_HOLDER, report, uscc
+from support.reports import RIGHT_HOLDER, uscc
 
 RESPONDENT = uscc(91)
-
-
-async def _decided_case(ipb, ref: str) -> str:
-    filed = await ipb.SubmitReport(
-        S.SubmitReportRequest(report=report(ref, respondent_uscc=RESPONDENT))
-    )
-    case_id = filed.case_id
-    await ipb.AcceptCase(S.AcceptCase(case_id=case_id))
-    await ipb.AssignCase(S.AssignCase(case_id=case_id, assignee="inspector-1"))
-    await ipb.StartInvestigation(S.StartInvestigation(case_id=case_id))
-    await ipb.DecideCase(
-        S.DecideCase(
-            case_id=case_id,
-            decision=S.Decision(
-                infringement_established=True, infringement_type=1, respondent_uscc=RESPONDENT
-            ),
-        )
-    )
-    return case_id
 
 
 async def _types(notifications, recipient: str) -> list[str]:
@@ -65,9 +47,9 @@ async def test_submission_to_listing_to_feedback_reaches_every_party(system, set
     operator = notifications_as("cnipa")
     # Two established infringements by one respondent: the first case closed before the
     # second report, which would otherwise be linked to it (source tracing).
-    first = await _decided_case(ipb, "E2E-1")
+    first = await decided_case(ipb, "E2E-1", respondent_uscc=RESPONDENT)
     await ipb.CloseCase(S.CloseCase(case_id=first, reason="penalty paid"))
-    second = await _decided_case(ipb, "E2E-2")
+    second = await decided_case(ipb, "E2E-2", respondent_uscc=RESPONDENT)
     assert first != second
 
     async def listed() -> C.CheckDisciplineResponse | None:
@@ -135,14 +117,7 @@ async def _replayed(settings, system, service: str) -> dict:
 
 async def _fast_tracked(center, n: int) -> bool:
     """A new report whose right holder is RESPONDENT, filed with the center."""
-    filed = await center.SubmitReport(
-        S.SubmitReportRequest(
-            report=report(
-                f"E2E-FT-{n}", respondent_uscc=uscc(300 + n), holder=RESPONDENT, handling=""
-            )
-        )
-    )
-    return (await center.GetCase(S.GetCaseRequest(case_id=filed.case_id))).fast_tracked
+    return await fast_tracked(center, f"E2E-FT-{n}", uscc(300 + n), holder=RESPONDENT)
 
 
 async def _not_fast_tracked(center, n: int) -> bool:

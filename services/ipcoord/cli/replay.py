@@ -3,13 +3,13 @@ and say whether it equals the live state (its tables' changelogs)."""
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ipcoord.cli.admin import SERVICES
 from ipcoord.cli.common import (
     Failure,
     JsonOption,
@@ -23,14 +23,6 @@ from ipcoord.cli.common import (
 from ipcoord.platform.log_reader import envelopes
 from ipcoord.platform.replay import compare, live_tables, write_store
 
-# Each module has SERVICE, SOURCES (topics it rebuilds from), STORED (table codecs) and
-# rebuilt_tables(logs by topic name).
-REPLAYS = {
-    "intake": "ipcoord.intake.replay",
-    "credit": "ipcoord.credit.replay",
-    "notifications": "ipcoord.notifications.replay",
-}
-
 
 def register(app: typer.Typer) -> None:
     app.command("replay")(replay)
@@ -40,7 +32,7 @@ def replay(
     service: Annotated[
         str,
         typer.Argument(
-            callback=one_of(REPLAYS), metavar="SERVICE", help=f"One of: {', '.join(REPLAYS)}."
+            callback=one_of(SERVICES), metavar="SERVICE", help=f"One of: {', '.join(SERVICES)}."
         ),
     ],
     store: Annotated[
@@ -54,7 +46,9 @@ def replay(
     The live state is what the service's tables hold (their changelogs, which every replica
     recovers from). Exit status 0 when every stored table is equal, 1 otherwise. Run it while
     the system is quiet: a fact published between the two reads shows as a difference."""
-    module = importlib.import_module(REPLAYS[service])
+    from ipcoord.topology import REPLAYS  # the services' domains: imported when replaying
+
+    module = REPLAYS[service]
     with reported():
         config = settings()
         if store is not None and store.exists():

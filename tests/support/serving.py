@@ -60,7 +60,13 @@ class Replica:
     MAX_FAIL_STOPS = 3
 
     def __init__(
-        self, settings, service: str, directory: Path, name: str, port: int | None = None
+        self,
+        settings,
+        service: str,
+        directory: Path,
+        name: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.service, self.name = service, name
         self.port = port or free_port()
@@ -76,6 +82,7 @@ class Replica:
             "IPCOORD_GRPC_HOST": "127.0.0.1",
             "IPCOORD_ADVERTISED_HOST": "127.0.0.1",
             "IPCOORD_INSECURE_DEV_IDENTITY": "true",
+            **(env or {}),
         }
         self.fail_stops = 0
         self.process = self._start()

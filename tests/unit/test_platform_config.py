@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from ipcoord.platform import codec
+from ipcoord.platform import codec, kafka_client
 from ipcoord.platform.bureaus import BureauKind, BureauRegistry
 from ipcoord.platform.deadletter import dead_letter
 from ipcoord.platform.settings import ProcessingGuarantee, Settings
@@ -153,6 +153,33 @@ def test_refuses_a_malformed_uscc_in_the_allow_list(monkeypatch):
     monkeypatch.setenv("IPCOORD_USCC_ALLOW_LIST", "91350100M000100Y43;91440300MA5DXXXX0X")
     with pytest.raises(ValidationError, match="IPCOORD_USCC_ALLOW_LIST"):
         Settings()
+
+
+def test_kafka_tls_files_without_ssl_are_refused(monkeypatch, tmp_path):
+    (tmp_path / "ca.crt").write_text("x")
+    monkeypatch.setenv("IPCOORD_KAFKA_SSL_CA_FILE", str(tmp_path / "ca.crt"))
+    with pytest.raises(ValidationError, match="IPCOORD_KAFKA_SECURITY_PROTOCOL is PLAINTEXT"):
+        Settings()
+
+
+def test_kafka_tls_certificate_without_its_key_is_refused(monkeypatch, tmp_path):
+    (tmp_path / "user.crt").write_text("x")
+    monkeypatch.setenv("IPCOORD_KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("IPCOORD_KAFKA_SSL_CERT_FILE", str(tmp_path / "user.crt"))
+    with pytest.raises(ValidationError, match="go together"):
+        Settings()
+
+
+def test_a_missing_kafka_tls_file_is_refused_by_its_name(monkeypatch, tmp_path):
+    monkeypatch.setenv("IPCOORD_KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("IPCOORD_KAFKA_SSL_CA_FILE", str(tmp_path / "missing.crt"))
+    with pytest.raises(ValidationError, match=r"IPCOORD_KAFKA_SSL_CA_FILE\n.*does not point"):
+        Settings()
+
+
+def test_plaintext_kafka_has_no_tls_context():
+    options = kafka_client.connection(Settings(KAFKA_BOOTSTRAP_SERVERS="a:9092,b:9092"))
+    assert options == {"bootstrap_servers": ["a:9092", "b:9092"], "security_protocol": "PLAINTEXT"}
 
 
 def test_topic_registry_is_complete_and_unique():

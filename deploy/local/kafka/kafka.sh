@@ -5,10 +5,14 @@
 #   kafka.sh up       fetch, format storage once, start, wait until the broker answers (no-op if up)
 #   kafka.sh down     stop the broker cleanly (no-op if not running)
 #   kafka.sh status   exit 0 when the broker answers on its port
+#   kafka.sh tls      print the TLS listener's host:port and the directory of its PEM files
+#                     (ca.crt, and client.crt/client.key for a client: TLS client authentication)
 #
 # Everything lives outside the repository so that clones share one download:
 #   IPCOORD_CACHE     (default ~/.cache/ipcoord)  jars in $IPCOORD_CACHE/kafka/<version>/libs
-#   KAFKA_PORT        (default 9092), KAFKA_CONTROLLER_PORT (default 9093)
+#   KAFKA_PORT        (default 9092), KAFKA_CONTROLLER_PORT (default 9093),
+#   KAFKA_TLS_PORT    (default 9094) a second listener with TLS and client certificates
+#                     required, as a Strimzi cluster's; its test CA is made once, in the run dir
 #   KAFKA_RUN_DIR     (default $IPCOORD_CACHE/run/kafka-$KAFKA_PORT) data, logs and pid file
 #   KAFKA_HEAP_OPTS   (default -Xmx1G -Xms256m)
 set -euo pipefail
@@ -19,7 +23,9 @@ cache="${IPCOORD_CACHE:-$HOME/.cache/ipcoord}"
 libs="$cache/kafka/$version/libs"
 port="${KAFKA_PORT:-9092}"
 controller_port="${KAFKA_CONTROLLER_PORT:-9093}"
+tls_port="${KAFKA_TLS_PORT:-9094}"
 run_dir="${KAFKA_RUN_DIR:-$cache/run/kafka-$port}"
+tls_dir="$run_dir/tls"
 pid_file="$run_dir/kafka.pid"
 start_timeout="${KAFKA_START_TIMEOUT:-90}"
 
@@ -54,6 +60,30 @@ fetch() {
   touch "$libs/.complete"
 }
 
+make_tls() {
+  # A local CA, the broker's certificate (localhost) and one client certificate. Development
+  # and tests only: the CA key sits next to them. PEM throughout (Kafka reads PEM stores).
+  [[ -f $tls_dir/broker.pem ]] && return 0
+  command -v openssl >/dev/null || { log "openssl is required for the TLS listener"; exit 1; }
+  rm -rf "$tls_dir"; mkdir -p "$tls_dir"
+  (
+    cd "$tls_dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ipcoord local Kafka CA" \
+      -keyout ca.key -out ca.crt 2>/dev/null
+    for name in broker client; do
+      local subject="/CN=localhost" ext="subjectAltName=DNS:localhost,IP:127.0.0.1"
+      [[ $name == client ]] && subject="/CN=ipcoord-dev" ext="extendedKeyUsage=clientAuth"
+      openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$name.key" \
+        -out "$name.csr" 2>/dev/null
+      openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile <(echo "$ext") -out "$name.crt" 2>/dev/null
+      rm "$name.csr"
+    done
+    # Kafka's PEM key store: the unencrypted PKCS#8 key, then the certificate.
+    openssl pkcs8 -topk8 -nocrypt -in broker.key | cat - broker.crt > broker.pem
+  )
+}
+
 up() {
   if answers; then log "broker already answering on localhost:$port"; return 0; fi
   if pid="$(running_pid)"; then
@@ -62,7 +92,9 @@ up() {
     fetch
     command -v java >/dev/null || { log "Java 17+ is required"; exit 1; }
     mkdir -p "$run_dir/data" "$run_dir/logs"
+    make_tls
     sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" \
+        -e "s|@TLS_PORT@|$tls_port|g" -e "s|@TLS_DIR@|$tls_dir|g" \
         -e "s|@DATA_DIR@|$run_dir/data|g" "$here/server.properties.template" > "$run_dir/server.properties"
     local jvm_props=(-Dlog4j2.configurationFile="$here/log4j2.properties" -Dkafka.logs.dir="$run_dir/logs")
     if [[ ! -f $run_dir/data/meta.properties ]]; then
@@ -110,5 +142,6 @@ case "${1:-}" in
   down) down ;;
   status) answers ;;
   version) echo "$version" ;;
-  *) echo "usage: $0 fetch|up|down|status|version" >&2; exit 2 ;;
+  tls) echo "localhost:$tls_port $tls_dir" ;;
+  *) echo "usage: $0 fetch|up|down|status|version|tls" >&2; exit 2 ;;
 esac

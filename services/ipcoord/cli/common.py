@@ -108,7 +108,7 @@ def reported(what: str = "") -> Iterator[None]:
         _quiet_stdout()
         raise typer.Exit(0) from None
     except KafkaError as exc:
-        _fail(f"cannot reach Kafka at {_bootstrap()}: {_one_line(repr(exc))}")
+        _fail(f"cannot reach Kafka at {_bootstrap()}{_over_tls()}: {_one_line(repr(exc))}")
     except (OSError, ValueError) as exc:
         _fail(f"{what + ': ' if what else ''}{_one_line(str(exc))}")
     except Exception as exc:
@@ -142,6 +142,19 @@ def _bootstrap() -> str:
         return Settings().kafka_bootstrap_servers
     except Exception:
         return "the configured broker"
+
+
+def _over_tls() -> str:
+    # A TLS handshake the broker refused looks like any unreachable broker to kafka-python.
+    try:
+        settings = Settings()
+    except Exception:
+        return ""
+    if settings.kafka_security_protocol != "SSL":
+        return ""
+    if settings.kafka_ssl_cert_file is None:
+        return " over TLS without a client certificate (IPCOORD_KAFKA_SSL_CERT_FILE)"
+    return " over TLS (are IPCOORD_KAFKA_SSL_CA_FILE and the certificate the broker's?)"
 
 
 def _fail(message: str) -> None:

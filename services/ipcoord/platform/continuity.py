@@ -14,6 +14,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ipcoord.platform import kafka_client
 from ipcoord.platform.offsets import committed_offsets
 from ipcoord.platform.settings import Settings
 
@@ -54,7 +55,7 @@ class ContinuityGuard:
         """How many records a read_committed reader finds in [start, end)."""
         tp = TopicPartition(topic, partition)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.bootstrap_servers,
+            **kafka_client.connection(self._settings),
             enable_auto_commit=False,
             isolation_level="read_committed",
         )

@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import PartitionsMismatch, ProducerSendError
 from faust.types import EventT, StreamT
 
-from ipcoord.platform import codec, faust_patches, metrics
+from ipcoord.platform import codec, faust_patches, kafka_client, metrics
 from ipcoord.platform.continuity import ContinuityGuard, SkippedRecords
 from ipcoord.platform.deadletter import DeadLetterSink, dead_letter
 from ipcoord.platform.failstop import fail_stop
@@ -53,6 +53,9 @@ def create_app(service: str, settings: Settings, **overrides: object) -> faust.A
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 3.0,
     }
+    context = kafka_client.ssl_context(settings)
+    if context is not None:
+        options["broker_credentials"] = faust.SSLCredentials(context)
     options.update(overrides)
     (settings.data_dir / service).mkdir(parents=True, exist_ok=True)
     return faust.App(group, **options)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
+from ipcoord.platform import kafka_client
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.topics import TOPICS, TopicSpec, full_name
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def admin_client(settings: Settings, timeout_ms: int = 10_000) -> KafkaAdminClient:
     return KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
+        **kafka_client.connection(settings),
         client_id=f"{settings.topic_prefix}ipcoord-admin",
         request_timeout_ms=timeout_ms,
         # An unreachable broker is reported after this long, not kafka-python's default 30 s.

@@ -12,7 +12,7 @@ from google.protobuf import json_format, symbol_database
 from google.protobuf.message import DecodeError, Message
 from kafka import KafkaConsumer, TopicPartition
 
-from ipcoord.platform import codec
+from ipcoord.platform import codec, kafka_client
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.topics import TOPICS, TopicSpec, full_name
 from ipcoord.v1 import (
@@ -57,7 +57,7 @@ def records(
     and on with ``follow``. Within a partition in order; partitions interleave."""
     name = full_name(spec, settings.topic_prefix)
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **kafka_client.connection(settings),
         enable_auto_commit=False,
         # What a service's consumers read: never a record of an aborted transaction.
         isolation_level="read_committed",

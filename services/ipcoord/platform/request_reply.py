@@ -20,7 +20,7 @@ import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import Message
 
-from ipcoord.platform import codec
+from ipcoord.platform import codec, kafka_client
 from ipcoord.platform.errors import from_refusal
 from ipcoord.platform.failstop import fail_stop
 from ipcoord.platform.grpc_errors import abort_with
@@ -60,7 +60,7 @@ class ReplyInbox:
     async def start(self) -> None:
         """Before the service answers any call: only replies to later commands matter."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.bootstrap_servers, enable_auto_commit=False
+            **kafka_client.connection(self._settings), enable_auto_commit=False
         )
         await consumer.start()
         partitions = [TopicPartition(self._topic, p) for p in range(self._partitions)]

@@ -15,7 +15,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasGenerator, Field, PlainValidator, field_validator, model_validator
+from pydantic import (
+    AliasGenerator,
+    Field,
+    FilePath,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ipcoord.platform.bureaus import BureauRegistry
@@ -53,6 +60,14 @@ class Settings(BaseSettings):
     bootstrap_servers: Annotated[list[str], NoDecode] = Field(
         default=["localhost:9092"], validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
+    # How every client reaches Kafka: PLAINTEXT (the local broker) or SSL. With SSL: the CA
+    # that signed the brokers' certificates (unset: the system's CAs) and, for TLS client
+    # authentication (a Strimzi KafkaUser with `authentication: tls`), this service's
+    # certificate and key; PEM files (platform/kafka_client.py).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = "PLAINTEXT"
+    kafka_ssl_ca_file: FilePath | None = None
+    kafka_ssl_cert_file: FilePath | None = None
+    kafka_ssl_key_file: FilePath | None = None
     # Prepended to every topic name and consumer group: lets test runs and environments share
     # a broker without seeing each other's data.
     topic_prefix: str = ""
@@ -199,6 +214,26 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"IPCOORD_HOLIDAYS and IPCOORD_EXTRA_WORKING_DAYS both list {days}: a day is one "
                 "or the other"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_tls_is_whole(self) -> Settings:
+        files = {
+            "IPCOORD_KAFKA_SSL_CA_FILE": self.kafka_ssl_ca_file,
+            "IPCOORD_KAFKA_SSL_CERT_FILE": self.kafka_ssl_cert_file,
+            "IPCOORD_KAFKA_SSL_KEY_FILE": self.kafka_ssl_key_file,
+        }
+        given = sorted(name for name, path in files.items() if path is not None)
+        if given and self.kafka_security_protocol != "SSL":
+            raise ValueError(
+                f"{', '.join(given)} set but IPCOORD_KAFKA_SECURITY_PROTOCOL is "
+                f"{self.kafka_security_protocol}: set it to SSL, or unset the files"
+            )
+        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
+            raise ValueError(
+                "IPCOORD_KAFKA_SSL_CERT_FILE and IPCOORD_KAFKA_SSL_KEY_FILE go together: "
+                "TLS client authentication needs the certificate and its key"
             )
         return self
 

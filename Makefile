@@ -7,7 +7,7 @@ KAFKA := deploy/local/kafka/kafka.sh
 BROKER_SHOWN := $(or $(KAFKA_BOOTSTRAP_SERVERS),localhost:9092)
 
 .PHONY: help install doctor kafka-up kafka-down kafka-fetch topics dev down test test-unit \
-        lint format clean bench test-faults asyncapi
+        lint format clean bench test-faults asyncapi manifests
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ clean: ## remove the venv, caches and generated code (not the Kafka jar cache)
 
 asyncapi: install ## regenerate docs/asyncapi.yaml from the topic registry and the protos
 	$(BIN)/python -m ipcoord.platform.asyncapi > docs/asyncapi.yaml
+
+manifests: install ## regenerate the Strimzi KafkaTopics and KafkaUsers under deploy/k8s from the topic registry
+	$(BIN)/python -m ipcoord.k8s deploy/k8s
 
 bench: install kafka-up ## benchmarks (not part of the tests): each service vs its baselines, same run
 	@# ghz loads gRPC servers with far less CPU than a Python client (bench/harness.py).

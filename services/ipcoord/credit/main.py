@@ -217,7 +217,13 @@ async def build(
         service=SERVICE,
     )
     routing.announce(app, server.port)
-    handle = ServiceHandle(app, server, companions=(inbox, routing.peers), on_stopped=journal.close)
+    handle = ServiceHandle(
+        app,
+        server,
+        companions=(inbox, routing.peers),
+        on_stopped=journal.close,
+        readiness=routing.answerable,
+    )
     return CreditService(handle, state, tick_now, processor)
 
 

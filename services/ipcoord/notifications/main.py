@@ -339,7 +339,11 @@ async def build(settings: Settings, *, retry: RetrySchedule | None = None) -> No
             journal.close(clean=clean)
 
     handle = ServiceHandle(
-        app, server, companions=(inbox, routing.peers, deliverer), on_stopped=close_journals
+        app,
+        server,
+        companions=(inbox, routing.peers, deliverer),
+        on_stopped=close_journals,
+        readiness=routing.answerable,
     )
     return NotificationsService(handle, recipients, router_state, router, writer, deliverer, live)
 

@@ -110,6 +110,17 @@ class LookupRouter:
             for m in service.methods
         }
 
+    def answerable(self) -> bool:
+        """Whether a lookup of any partition would be answered from here now: each partition
+        is ready here or has another replica to forward to (what readiness reports)."""
+        own = self._own_address()
+        for partition in self._partitions:
+            if not self._ready(partition):
+                owner = self._ownership.owner(partition)
+                if owner is None or owner == own:
+                    return False
+        return True
+
     async def one(
         self,
         context: grpc.aio.ServicerContext,
@@ -293,6 +304,7 @@ class ReplicaRouting:
         self._settings, self._ownership, self._address = settings, ownership, ""
         self._grpc_service, self._identity = grpc_service, identity
         self.peers = Peers(settings, replica_name(service))
+        self._routers: list[LookupRouter] = []
         self.router = self.router_of(ownership, ready, partitions=partitions)
 
     def router_of(
@@ -300,7 +312,7 @@ class ReplicaRouting:
     ) -> LookupRouter:
         """A router for lookups of another partitioned state of the same service (its own
         topic's ownership), over the same channels."""
-        return LookupRouter(
+        router = LookupRouter(
             self._grpc_service,
             ownership,
             ready,
@@ -309,6 +321,12 @@ class ReplicaRouting:
             partitions=partitions,
             own_address=lambda: self._address,
         )
+        self._routers.append(router)
+        return router
+
+    def answerable(self) -> bool:
+        """Readiness: every lookup of every router is answered here or by a known owner."""
+        return all(router.answerable() for router in self._routers)
 
     def announce(self, app, port: int, *also: PartitionOwnership) -> None:
         """Before the app joins its group: this replica's address, for the others (``also``:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -45,12 +46,20 @@ class _MethodAwareReflectionServicer(reflection.aio.ReflectionServicer):
         return super()._file_containing_symbol(request, method.containing_service.full_name)
 
 
+# The health name a liveness probe asks: SERVING from the server's start to its stop, whatever
+# the readiness (a replica recovering its tables is alive; see platform/runner.py).
+LIVENESS = "liveness"
+
+
 @dataclass
 class RunningServer:
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
     service_names: tuple[str, ...]
+    # The plaintext health-only server (IPCOORD_HEALTH_PORT) and its port, if configured.
+    health_server: grpc.aio.Server | None = None
+    health_port: int | None = None
 
     async def set_serving(self, serving: bool = True) -> None:
         status = (
@@ -65,6 +74,27 @@ class RunningServer:
         """Report NOT_SERVING first so load balancers drain, then let calls finish."""
         await self.set_serving(False)
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
+
+
+# How often readiness is evaluated: a probe sees a rebalance within this long.
+READINESS_POLL_S = 0.2
+
+
+async def report_readiness(
+    server: RunningServer, readiness: Callable[[], bool], poll_s: float = READINESS_POLL_S
+) -> None:
+    """Keep the health status equal to ``readiness()`` until cancelled (platform/runner.py)."""
+    serving: bool | None = None
+    while True:
+        now = readiness()
+        if now != serving:
+            await server.set_serving(now)
+            if serving is not None:
+                log.info("readiness changed", extra={"serving": now})
+            serving = now
+        await asyncio.sleep(poll_s)
 
 
 async def create_server(
@@ -118,9 +148,29 @@ async def create_server(
         raise OSError(f"could not bind gRPC server to {address}")
     await server.start()
     running = RunningServer(server, bound, health_servicer, names)
+    if settings.health_port is not None:
+        running.health_server, running.health_port = await _health_only_server(
+            health_servicer, f"{settings.grpc_host}:{settings.health_port}"
+        )
     await running.set_serving(False)
+    await health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     log.info("gRPC server listening", extra={"port": bound, "services": list(names)})
     return running
+
+
+async def _health_only_server(
+    servicer: health.aio.HealthServicer, address: str
+) -> tuple[grpc.aio.Server, int]:
+    """The same health statuses on a plaintext port, for probes that cannot do mTLS (the
+    kubelet's): nothing but grpc.health.v1 is served there."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"could not bind the health port to {address}")
+    await server.start()
+    log.info("gRPC health served in plaintext", extra={"port": bound})
+    return server, bound
 
 
 def _server_credentials(settings: Settings) -> grpc.ServerCredentials | None:

@@ -1,5 +1,12 @@
 """Runs one service: its Faust app and its gRPC server on one event loop, started and stopped
-together, health NOT_SERVING until the app's consumers are assigned and tables recovered."""
+together.
+
+Health (the standard gRPC health service) is readiness: NOT_SERVING until the app's consumers
+are assigned and its tables recovered, then SERVING exactly while the replica can answer what it
+is asked (``readiness``: every partition a lookup may read is current here or has a known owner
+to forward to), so during a rebalance or a recovery it is NOT_SERVING again. Liveness is the
+separate health name ``liveness`` (grpc_server.LIVENESS): SERVING from the server's start, so a
+replica recovering or waiting out a rebalance is not restarted for it."""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from dataclasses import dataclass, field
 
 import faust
 
-from ipcoord.platform.grpc_server import RunningServer
+from ipcoord.platform.grpc_server import RunningServer, report_readiness
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +33,11 @@ class ServiceHandle:
     # Called once the app has stopped; ``clean``: it stopped without error, so every record it
     # handled is committed (the journal then needs no redo at the next start).
     on_stopped: Callable[..., None] | None = None
+    # Whether every lookup can be answered now (forwarding.ReplicaRouting.answerable); None:
+    # ready once started.
+    readiness: Callable[[], bool] | None = None
     _stopped: bool = field(default=False, init=False)
+    _watch: asyncio.Task | None = field(default=None, init=False)
 
     @property
     def grpc_port(self) -> int:
@@ -43,13 +54,18 @@ class ServiceHandle:
             await self.stop()  # release the port and the Kafka clients before failing
             raise
         if self.grpc is not None:
-            await self.grpc.set_serving(True)
+            if self.readiness is None:
+                await self.grpc.set_serving(True)
+            else:
+                self._watch = asyncio.create_task(report_readiness(self.grpc, self.readiness))
         log.info("service ready", extra={"app": self.app.conf.id})
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        if self._watch is not None:
+            self._watch.cancel()
         if self.grpc is not None:
             await self.grpc.stop()
         for companion in self.companions:

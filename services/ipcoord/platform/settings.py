@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     # gRPC port of the service; 0 picks a free port (tests). Unset: the service's default.
     grpc_port: int | None = None
     grpc_host: str = "[::]"
+    # A second, plaintext port that serves only the standard gRPC health service: Kubernetes'
+    # gRPC probes cannot present a client certificate to the mTLS port. Unset: none (health is
+    # on the gRPC port, as always). 0 picks a free port (tests).
+    health_port: int | None = None
     # The host other replicas reach this one's gRPC server at (a lookup for a partition another
     # replica owns is forwarded there). Keep it stable across restarts (the group may hand a
     # restarted replica its previous assignment, announced under the old name): in Kubernetes

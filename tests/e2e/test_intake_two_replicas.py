@@ -1,6 +1,8 @@
 """Two `ipcoord serve intake` replicas in one consumer group: a write through either gRPC
-server is answered, within a second, by the single writer (request-reply over Kafka); a lookup
-on either replica is answered, by the writer's replica (forwarded there from the other)."""
+server is answered, within a second, by the single writer (request-reply over Kafka); every
+lookup on either replica is answered alike, by the writer's replica (forwarded there from the
+other), filtered ListCases page by page included; with either replica stopped, the other
+answers everything, writes included, after the rebalance."""
 
 from __future__ import annotations
 
@@ -63,8 +65,65 @@ def test_writes_and_lookups_are_answered_on_either_replica(settings, tmp_path):
         for stub in stubs:
             view = answered(stub.GetCase, S.GetCaseRequest(case_id=answers[0].case_id))
             assert view.status == S.CASE_STATUS_ACCEPTED
+        _launch_and_enrol(stubs, answers[0].case_id)
+        seen = _every_lookup(stubs[0], answers[0].case_id)
+        assert seen == _every_lookup(stubs[1], answers[0].case_id)
+
+        # Either replica stopped (one of them is the writer): the other answers every lookup
+        # and takes writes after the rebalance, with what it answered before.
+        for stopped, left in ((0, 1), (1, 0)):
+            replicas[stopped].stop()
+            assert _every_lookup(stubs[left], answers[0].case_id) == seen
+            moved = answered(stubs[left].AssignCase, _assign(answers[0].case_id, f"i-{stopped}"))
+            assert moved.assignee == f"i-{stopped}"
+            seen = _every_lookup(stubs[left], answers[0].case_id)
+            replicas[stopped].restart()
+            replicas[stopped].wait_serving()
         for channel in channels:
             channel.close()
     finally:
         for replica in replicas:
             replica.stop()
+
+
+def _assign(case_id: str, assignee: str) -> S.AssignCase:
+    return S.AssignCase(case_id=case_id, assignee=assignee)
+
+
+def _launch_and_enrol(stubs, case_id: str) -> None:
+    launch = S.LaunchSpecialAction(action_id="TWO-ACTION", title="two replicas")
+    now = time.time()
+    launch.starts_at.FromSeconds(int(now) - 3600)
+    launch.ends_at.FromSeconds(int(now) + 86400)
+    stubs[0].LaunchSpecialAction(launch, metadata=_ME, timeout=5)
+    stubs[1].EnrollCases(
+        S.EnrollCases(action_id="TWO-ACTION", case_ids=[case_id]), metadata=_ME, timeout=5
+    )
+
+
+def _pages(stub, request: S.ListCasesRequest) -> list[list[str]]:
+    """Every page of a filtered ListCases, two cases a page."""
+    pages, token = [], ""
+    while True:
+        request.page.page_size, request.page.page_token = 2, token
+        page = answered(stub.ListCases, request)
+        pages.append([c.case_id for c in page.cases])
+        token = page.next_page_token
+        if not token:
+            return pages
+
+
+def _every_lookup(stub, case_id: str) -> tuple:
+    """What each lookup of intake answers, as comparable values."""
+    case = answered(stub.GetCase, S.GetCaseRequest(case_id=case_id))
+    history = answered(stub.GetRespondentHistory, S.GetRespondentHistoryRequest(uscc=uscc(300)))
+    progress = answered(stub.GetActionProgress, S.GetActionProgressRequest(action_id="TWO-ACTION"))
+    return (
+        case.SerializeToString(deterministic=True),
+        [c.case_id for c in history.cases],
+        progress.SerializeToString(deterministic=True),
+        _pages(stub, S.ListCasesRequest(bureau="ipb-sz")),
+        _pages(stub, S.ListCasesRequest(bureau="ipb-sz", status=S.CASE_STATUS_FILED)),
+        _pages(stub, S.ListCasesRequest(respondent_uscc=uscc(301))),
+        _pages(stub, S.ListCasesRequest(action_id="TWO-ACTION")),
+    )

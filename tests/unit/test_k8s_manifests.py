@@ -94,6 +94,20 @@ def test_every_kubernetes_object_meets_the_kubernetes_schema_strictly(overlay):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
+def test_the_replay_job_example_is_valid_and_reads_as_the_operator():
+    (job,) = [
+        d for d in yaml.safe_load_all((K8S / "examples" / "replay-job.yaml").read_text()) if d
+    ]
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    pod = job["spec"]["template"]["spec"]
+    secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"ipcoord-cluster-ca-cert", "ipcoord-operator"}
+    (container,) = pod["containers"]
+    assert container["args"][:2] == ["replay", "intake"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+
+
 def test_the_kubernetes_validation_refuses_unknown_fields():
     service = _named(rendered("dev"), "Service", "intake")
     unknown = {**service, "spec": {**service["spec"], "publishNotReady": True}}

@@ -7,6 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 run_dir="$root/var/run"
 bin="$root/.venv/bin"
 services=(intake credit notifications)
+declare -A ports=([intake]=50051 [credit]=50052 [notifications]=50053)  # each one's default
 mkdir -p "$run_dir"
 export IPCOORD_INSECURE_DEV_IDENTITY="${IPCOORD_INSECURE_DEV_IDENTITY:-true}"
 export IPCOORD_DATA_DIR="${IPCOORD_DATA_DIR:-$root/var/ipcoord}"
@@ -19,6 +20,12 @@ up() {
     pid_file="$run_dir/$s.pid"
     if [[ -f $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
       echo "services.sh: $s already running (pid $(cat "$pid_file"))"; continue
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/${ports[$s]}") 2>/dev/null; then
+      # Not ours (no pid file): another checkout's `make dev`, or something else.
+      echo "services.sh: cannot start $s: port ${ports[$s]} is taken by another process" \
+        "(another checkout's \`make dev\`? \`make down\` there)" >&2
+      exit 1
     fi
     nohup "$bin/ipcoord" serve "$s" > "$run_dir/$s.log" 2>&1 < /dev/null &
     echo $! > "$pid_file"

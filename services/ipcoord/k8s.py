@@ -21,6 +21,15 @@ ACLs, and why nothing more:
   Create with TOPIC_AUTHORIZATION_FAILED (not TOPIC_ALREADY_EXISTS), which Faust raises. With
   Create, the topics being made by the Topic Operator first, the answer is "already exists"
   and Faust goes on. No DescribeConfigs: neither Faust nor the services read topic configs.
+- tried on a broker that enforces them (the local broker's TLS listener,
+  tests/integration/test_kafka_acls.py): each service works with exactly these ACLs, and
+  each resource's ACLs, taken away one at a time, were missed (the dead letters' tried on
+  intake only). Without Create on any one of its changelogs a
+  service stops at start ("Cannot create topic: ...-changelog (29): Authorization failed", the
+  topic existing); without its group, a topic it writes or its replies, it stops or never
+  answers; without Read on a topic it only consumes, it serves on without that topic, having
+  logged once that it "is not authorized" (the test reads the log for that); without Write on
+  the dead letters, intake stops at its first poison record.
 - no ``<app id>-__assignor-__leader`` topic: faust_app.py sets ``topic_disable_leader``.
 """
 

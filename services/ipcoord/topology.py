@@ -28,3 +28,9 @@ def changelog_topics() -> tuple[TopicSpec, ...]:
 
 def all_topics() -> tuple[TopicSpec, ...]:
     return TOPICS + changelog_topics()
+
+
+def read_by(service: str) -> tuple[TopicSpec, ...]:
+    """Every topic ``service``'s consumers read: the registry's it consumes, and its own
+    changelogs (what its replicas recover from)."""
+    return tuple(spec for spec in all_topics() if service in spec.consumers)

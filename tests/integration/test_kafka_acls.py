@@ -198,3 +198,32 @@ def test_a_bureau_system_writes_reports_and_nothing_else(settings, tmp_path, tls
                 ).get(timeout=20)
         finally:
             producer.close()
+
+
+@pytest.mark.parametrize(
+    ("topic", "kept", "says"),
+    [
+        ("ipcoord.credit.v1", ["Describe"], "may not read (no Read ACL)"),
+        ("ipcoord.credit.v1", [], "cannot see"),
+        ("ipcoord-intake-cases-changelog", ["Create", "Write", "Describe"], "may not read"),
+    ],
+)
+def test_intake_without_read_on_a_topic_it_consumes_does_not_start(
+    settings, tmp_path, tls_listener, topic, kept, says
+):
+    """Kafka would only log the refusal and the service would serve without that topic (no
+    listings, or tables it cannot recover): it names the topic and stops instead."""
+    user = kafka_users(SERVICE_USERS)["ipcoord-intake"]
+    acls = [
+        acl if acl["resource"]["name"] != topic else {**acl, "operations": kept}
+        for acl in user["spec"]["authorization"]["acls"]
+    ]
+    short = {**user, "spec": {**user["spec"], "authorization": {"acls": acls}}}
+    with granted(settings, short):
+        replica, _ = _serve(settings, tmp_path, tls_listener, "intake")
+        try:
+            assert replica.process.wait(timeout=60) == 1
+        finally:
+            replica.stop()
+    (line,) = [line for line in replica.log.read_text().splitlines() if line.startswith("error")]
+    assert f"{says}" in line and f"{settings.topic_prefix}{topic}" in line, line

@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaConnectionError
 from rich.text import Text
 
 from ipcoord.cli.common import (
+    Failure,
     JsonOption,
     console,
     one_of,
@@ -19,6 +20,7 @@ from ipcoord.cli.common import (
     rows_table,
     settings,
 )
+from ipcoord.platform.kafka_access import TopicsNotReadable
 
 # Each service's composition root exposes `async def serve(settings) -> None`.
 SERVICES = {
@@ -55,6 +57,8 @@ def serve(service: ServiceArgument) -> None:
             asyncio.run(module.serve(config))
         except KeyboardInterrupt:
             pass
+        except TopicsNotReadable as exc:
+            raise Failure(str(exc)) from exc
         except (TimeoutError, KafkaConnectionError) as exc:
             raise OSError(
                 f"{service} did not start: {exc}. Is Kafka reachable at "

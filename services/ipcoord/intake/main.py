@@ -25,6 +25,7 @@ from ipcoord.platform.forwarding import ReplicaRouting
 from ipcoord.platform.grpc_server import create_server
 from ipcoord.platform.identity import IdentityResolver, replica_name
 from ipcoord.platform.journal import Journal
+from ipcoord.platform.kafka_access import check_readable
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
 from ipcoord.platform.ownership import PartitionOwnership
@@ -41,6 +42,7 @@ from ipcoord.platform.topics import (
     INTAKE_SUBMISSIONS,
     full_name,
 )
+from ipcoord.topology import read_by
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import intake_pb2_grpc
 
@@ -199,5 +201,6 @@ async def serve(settings: Settings) -> None:
     """`ipcoord serve intake`: run until SIGINT/SIGTERM, then drain and stop."""
     configure_logging(settings.log_level, settings.log_format)
     serve_metrics(settings.metrics_port)
+    await check_readable(settings, SERVICE, read_by(SERVICE))
     service = await build(settings)
     await run_until_signalled(service.handle)

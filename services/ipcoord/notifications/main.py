@@ -42,6 +42,7 @@ from ipcoord.platform.grpc_server import create_server
 from ipcoord.platform.identity import IdentityResolver, replica_name
 from ipcoord.platform.ids import derived_event_id
 from ipcoord.platform.journal import Journal
+from ipcoord.platform.kafka_access import check_readable
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.metrics import serve_metrics
 from ipcoord.platform.ownership import PartitionOwnership, partition_of
@@ -61,6 +62,7 @@ from ipcoord.platform.topics import (
     full_name,
 )
 from ipcoord.platform.writer import settle_idle_partitions
+from ipcoord.topology import read_by
 from ipcoord.v1 import envelope_pb2, notifications_pb2_grpc
 from ipcoord.v1 import notifications_pb2 as N
 from ipcoord.v1 import notifications_state_pb2 as R
@@ -387,5 +389,6 @@ async def serve(settings: Settings) -> None:
     """`ipcoord serve notifications`: run until SIGINT/SIGTERM, then drain and stop."""
     configure_logging(settings.log_level, settings.log_format)
     serve_metrics(settings.metrics_port)
+    await check_readable(settings, SERVICE, read_by(SERVICE))
     service = await build(settings)
     await run_until_signalled(service.handle)

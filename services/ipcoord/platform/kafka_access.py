@@ -1,0 +1,85 @@
+"""Before a service starts: can it read every topic it consumes? Kafka refuses a principal
+without Read (or Describe) on a topic only in the consumer's log ("Topic ... is not authorized
+for this client") and the consumer goes on without it: a service whose KafkaUser lacks one ACL
+would serve, healthy, and never see that topic's records (intake no credit listings, credit no
+decisions). So each service asks first, with a fetch from each topic, and does not start
+without them, naming the topics and what to grant (deploy/k8s, the KafkaUsers generated from the
+topic registry)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import TopicAuthorizationFailedError
+
+from ipcoord.platform import kafka_client
+from ipcoord.platform.settings import Settings
+from ipcoord.platform.topics import TopicSpec, full_name
+
+# How long a test fetch waits for records (an empty topic answers at the end of the wait, with
+# no error): the check costs about this much per topic at start.
+_FETCH_WAIT_MS = 100
+_ANSWER_WITHIN_S = 30
+
+
+class TopicsNotReadable(RuntimeError):
+    """Kafka does not let this service read topics it consumes (or they do not exist)."""
+
+
+async def check_readable(settings: Settings, service: str, specs: Iterable[TopicSpec]) -> None:
+    """Raise TopicsNotReadable unless Kafka lets this process read every topic of ``specs``."""
+    names = sorted({full_name(spec, settings.topic_prefix) for spec in specs})
+    consumer = AIOKafkaConsumer(
+        **kafka_client.connection(settings),
+        enable_auto_commit=False,
+        fetch_max_wait_ms=_FETCH_WAIT_MS,
+    )
+    await consumer.start()
+    try:
+        # A topic this principal may not Describe is absent from the metadata, as is a topic
+        # that does not exist: either way the service cannot consume it.
+        unseen = sorted(set(names) - await consumer.topics())
+        if unseen:
+            what = "cannot see (not created: `ipcoord topics create`; or no Describe ACL)"
+            raise TopicsNotReadable(_message(service, unseen, what))
+        refused = await _refused(consumer, names)
+        if refused:
+            raise TopicsNotReadable(_message(service, refused, "may not read (no Read ACL)"))
+    finally:
+        await consumer.stop()
+
+
+async def _refused(consumer: AIOKafkaConsumer, names: list[str]) -> list[str]:
+    """Fetch from every topic's first partition until the broker has answered for each: the
+    topics it refused. An answer without records still sets the partition's high watermark;
+    a refusal is raised for one topic at a time."""
+    pending = {TopicPartition(name, 0) for name in names}
+    refused: set[str] = set()
+    deadline = asyncio.get_running_loop().time() + _ANSWER_WITHIN_S
+    consumer.assign(list(pending))
+    await consumer.seek_to_beginning(*pending)
+    while pending:
+        try:
+            await consumer.getmany(timeout_ms=_FETCH_WAIT_MS, max_records=1)
+        except TopicAuthorizationFailedError as error:
+            refused.update(error.args)
+            pending = {tp for tp in pending if tp.topic not in refused}
+            consumer.assign(list(pending))  # fetch the others on
+            await consumer.seek_to_beginning(*pending)
+        pending = {tp for tp in pending if consumer.highwater(tp) is None}
+        if pending and asyncio.get_running_loop().time() > deadline:
+            unanswered = ", ".join(sorted(tp.topic for tp in pending))
+            raise TopicsNotReadable(
+                f"no answer to a fetch from {unanswered} in {_ANSWER_WITHIN_S} s"
+            )
+    return sorted(refused)
+
+
+def _message(service: str, topics: list[str], what: str) -> str:
+    return (
+        f"{service} {what}: {', '.join(topics)}. Its Kafka principal needs Read and Describe "
+        "on every topic it consumes (deploy/k8s/platform/generated/kafka-users.yaml, from the "
+        "topic registry); not starting without them"
+    )

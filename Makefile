@@ -78,6 +78,7 @@ bench: install kafka-up ## benchmarks (not part of the tests): each service vs i
 	  (command -v go >/dev/null && go install github.com/bojand/ghz/cmd/ghz@v0.93.0) || \
 	  echo "no Go to install ghz: the credit bench uses a Python load generator instead"
 	$(BIN)/python bench/intake_bench.py --count 10000
+	$(BIN)/python bench/intake_workers_bench.py --count 20000
 	$(BIN)/python bench/credit_bench.py --count 100000
 	$(BIN)/python bench/notifications_bench.py --count 20000 --seconds 20
 	$(BIN)/python bench/pipeline_bench.py --count 300 --seconds 20

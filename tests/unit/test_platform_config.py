@@ -10,6 +10,7 @@ from ipcoord.platform.settings import ProcessingGuarantee, Settings
 from ipcoord.platform.topics import TOPICS, by_name, full_name
 from ipcoord.v1 import intake_pb2
 from pydantic import ValidationError
+from support.pki import ThrowawayCA
 
 
 @pytest.fixture(autouse=True)
@@ -173,7 +174,26 @@ def test_kafka_tls_certificate_without_its_key_is_refused(monkeypatch, tmp_path)
 def test_a_missing_kafka_tls_file_is_refused_by_its_name(monkeypatch, tmp_path):
     monkeypatch.setenv("IPCOORD_KAFKA_SECURITY_PROTOCOL", "SSL")
     monkeypatch.setenv("IPCOORD_KAFKA_SSL_CA_FILE", str(tmp_path / "missing.crt"))
-    with pytest.raises(ValidationError, match=r"IPCOORD_KAFKA_SSL_CA_FILE\n.*does not point"):
+    with pytest.raises(
+        ValidationError, match=r"IPCOORD_KAFKA_SSL_CA_FILE .*missing.crt is neither"
+    ):
+        Settings()
+
+
+def test_kafka_tls_trusts_every_ca_of_a_directory_and_checks_the_key(monkeypatch, tmp_path):
+    cert, _key, ca = ThrowawayCA().write_server_files(tmp_path)
+    cas = tmp_path / "cluster-ca"  # a mounted Strimzi cluster CA Secret: ca.crt and old ones
+    cas.mkdir()
+    (cas / "ca.crt").write_bytes(ca.read_bytes())
+    (cas / "ca-2026-01-01T00-00-00Z.crt").write_bytes(ThrowawayCA("old").cert_pem)
+    monkeypatch.setenv("IPCOORD_KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("IPCOORD_KAFKA_SSL_CA_FILE", str(cas))
+    context = kafka_client.ssl_context(Settings())
+    assert len(context.get_ca_certs()) == 2 and context.check_hostname
+    monkeypatch.setenv("IPCOORD_KAFKA_SSL_CERT_FILE", str(cert))
+    monkeypatch.setenv("IPCOORD_KAFKA_SSL_KEY_FILE", str(tmp_path / "other.key"))
+    (tmp_path / "other.key").write_bytes(ThrowawayCA().issue("x", server=True).key_pem)
+    with pytest.raises(ValidationError, match="not a PEM certificate and its private key"):
         Settings()
 
 

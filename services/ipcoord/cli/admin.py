@@ -15,6 +15,7 @@ from ipcoord.cli.common import (
     JsonOption,
     console,
     one_of,
+    over_tls,
     print_json,
     reported,
     rows_table,
@@ -59,7 +60,12 @@ def serve(service: ServiceArgument) -> None:
             pass
         except TopicsNotReadable as exc:
             raise Failure(str(exc)) from exc
-        except (TimeoutError, KafkaConnectionError) as exc:
+        except KafkaConnectionError as exc:
+            raise OSError(
+                f"{service} did not start: {exc}: cannot reach Kafka at "
+                f"{config.kafka_bootstrap_servers}{over_tls()}"
+            ) from exc
+        except TimeoutError as exc:
             raise OSError(
                 f"{service} did not start: {exc}. Is Kafka reachable at "
                 f"{config.kafka_bootstrap_servers}, and are the topics created "

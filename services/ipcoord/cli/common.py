@@ -108,7 +108,7 @@ def reported(what: str = "") -> Iterator[None]:
         _quiet_stdout()
         raise typer.Exit(0) from None
     except KafkaError as exc:
-        _fail(f"cannot reach Kafka at {_bootstrap()}{_over_tls()}: {_one_line(repr(exc))}")
+        _fail(f"cannot reach Kafka at {_bootstrap()}{over_tls()}: {_one_line(repr(exc))}")
     except (OSError, ValueError) as exc:
         _fail(f"{what + ': ' if what else ''}{_one_line(str(exc))}")
     except Exception as exc:
@@ -144,8 +144,9 @@ def _bootstrap() -> str:
         return "the configured broker"
 
 
-def _over_tls() -> str:
-    # A TLS handshake the broker refused looks like any unreachable broker to kafka-python.
+def over_tls() -> str:
+    """How the broker was reached, when over TLS: a handshake the broker refused looks like
+    any unreachable broker to the Kafka clients, so the message names the settings."""
     try:
         settings = Settings()
     except Exception:

@@ -88,11 +88,15 @@ async def report_readiness(
     """Keep the health status equal to ``readiness()`` until cancelled (platform/runner.py)."""
     serving: bool | None = None
     while True:
-        now = readiness()
+        try:
+            now = readiness()
+        except Exception:  # a bug in the check must not freeze health at its last answer
+            log.exception("readiness check failed: reporting NOT_SERVING")
+            now = False
         if now != serving:
             await server.set_serving(now)
             if serving is not None:
-                log.info("readiness changed", extra={"serving": now})
+                log.info("readiness changed: %s", "SERVING" if now else "NOT_SERVING")
             serving = now
         await asyncio.sleep(poll_s)
 

@@ -36,22 +36,25 @@ async def check_readable(settings: Settings, service: str, specs: Iterable[Topic
         enable_auto_commit=False,
         fetch_max_wait_ms=_FETCH_WAIT_MS,
     )
-    await consumer.start()
     try:
+        await consumer.start()
         # A topic this principal may not Describe is absent from the metadata, as is a topic
         # that does not exist: either way the service cannot consume it.
         unseen = sorted(set(names) - await consumer.topics())
         if unseen:
-            what = "cannot see (not created: `ipcoord topics create`; or no Describe ACL)"
+            what = (
+                "cannot see (not created: `ipcoord topics create`, on Kubernetes the "
+                "KafkaTopics; or no Describe ACL)"
+            )
             raise TopicsNotReadable(_message(service, unseen, what))
-        refused = await _refused(consumer, names)
+        refused = await _refused(consumer, service, names)
         if refused:
             raise TopicsNotReadable(_message(service, refused, "may not read (no Read ACL)"))
     finally:
         await consumer.stop()
 
 
-async def _refused(consumer: AIOKafkaConsumer, names: list[str]) -> list[str]:
+async def _refused(consumer: AIOKafkaConsumer, service: str, names: list[str]) -> list[str]:
     """Fetch from every topic's first partition until the broker has answered for each: the
     topics it refused. An answer without records still sets the partition's high watermark;
     a refusal is raised for one topic at a time."""
@@ -72,7 +75,7 @@ async def _refused(consumer: AIOKafkaConsumer, names: list[str]) -> list[str]:
         if pending and asyncio.get_running_loop().time() > deadline:
             unanswered = ", ".join(sorted(tp.topic for tp in pending))
             raise TopicsNotReadable(
-                f"no answer to a fetch from {unanswered} in {_ANSWER_WITHIN_S} s"
+                f"{service}: Kafka did not answer a fetch from {unanswered} in {_ANSWER_WITHIN_S} s"
             )
     return sorted(refused)
 

@@ -10,15 +10,20 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from ipcoord.platform.settings import Settings
+from ipcoord.platform.settings import Settings, ca_files
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     """The TLS context of every Kafka connection; None for PLAINTEXT."""
     if settings.kafka_security_protocol != "SSL":
         return None
-    ca = settings.kafka_ssl_ca_file
-    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    if settings.kafka_ssl_ca_file is None:
+        context = ssl.create_default_context()  # the system's CAs
+    else:
+        # Only the given CAs (as create_default_context(cafile=...) would, for one file).
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        for path in ca_files(settings.kafka_ssl_ca_file):
+            context.load_verify_locations(cafile=str(path))
     if settings.kafka_ssl_cert_file is not None and settings.kafka_ssl_key_file is not None:
         context.load_cert_chain(settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file)
     return context

@@ -10,6 +10,7 @@ import hashlib
 import ipaddress
 import logging
 import socket
+import ssl
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -65,7 +66,9 @@ class Settings(BaseSettings):
     # authentication (a Strimzi KafkaUser with `authentication: tls`), this service's
     # certificate and key; PEM files (platform/kafka_client.py).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = "PLAINTEXT"
-    kafka_ssl_ca_file: FilePath | None = None
+    # A file, or a directory whose every *.crt is trusted (a mounted Strimzi cluster CA Secret:
+    # while Strimzi replaces the CA key it keeps the old CA certificates there beside ca.crt).
+    kafka_ssl_ca_file: Path | None = None
     kafka_ssl_cert_file: FilePath | None = None
     kafka_ssl_key_file: FilePath | None = None
     # Prepended to every topic name and consumer group: lets test runs and environments share
@@ -239,6 +242,8 @@ class Settings(BaseSettings):
                 "IPCOORD_KAFKA_SSL_CERT_FILE and IPCOORD_KAFKA_SSL_KEY_FILE go together: "
                 "TLS client authentication needs the certificate and its key"
             )
+        if self.kafka_security_protocol == "SSL":
+            _check_kafka_tls_files(self)
         return self
 
     @model_validator(mode="after")
@@ -268,3 +273,41 @@ class Settings(BaseSettings):
     def kafka_bootstrap_servers(self) -> str:
         """The brokers as KAFKA_BOOTSTRAP_SERVERS spells them (messages, child processes)."""
         return ",".join(self.bootstrap_servers)
+
+
+def _check_kafka_tls_files(settings: Settings) -> None:
+    """Read the Kafka TLS files now, so a wrong one is a start-up error naming its variable
+    rather than a connection the broker closes (platform/kafka_client.py uses them)."""
+    context = ssl.create_default_context()
+    if settings.kafka_ssl_ca_file is not None:
+        files = ca_files(settings.kafka_ssl_ca_file)
+        if not files:
+            raise ValueError(
+                f"IPCOORD_KAFKA_SSL_CA_FILE {settings.kafka_ssl_ca_file} is neither a file nor "
+                "a directory with *.crt files"
+            )
+        for path in files:
+            try:
+                context.load_verify_locations(cafile=str(path))
+            except ssl.SSLError as exc:
+                raise ValueError(
+                    f"IPCOORD_KAFKA_SSL_CA_FILE: {path} holds no PEM certificate: {exc}"
+                ) from exc
+    if settings.kafka_ssl_cert_file is not None and settings.kafka_ssl_key_file is not None:
+        try:
+            context.load_cert_chain(settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file)
+        except ssl.SSLError as exc:
+            raise ValueError(
+                "IPCOORD_KAFKA_SSL_CERT_FILE and IPCOORD_KAFKA_SSL_KEY_FILE are not a PEM "
+                f"certificate and its private key: {exc}"
+            ) from exc
+
+
+def ca_files(path: Path) -> list[Path]:
+    """The CA certificate files IPCOORD_KAFKA_SSL_CA_FILE names: itself, or a directory's
+    *.crt files; none when it is neither."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(path.glob("*.crt"))
+    return []

@@ -27,9 +27,10 @@ ACLs, and why nothing more:
   intake only). Without Create on any one of its changelogs a
   service stops at start ("Cannot create topic: ...-changelog (29): Authorization failed", the
   topic existing); without its group, a topic it writes or its replies, it stops or never
-  answers; without Read on a topic it only consumes, it serves on without that topic, having
-  logged once that it "is not authorized" (the test reads the log for that); without Write on
-  the dead letters, intake stops at its first poison record.
+  answers; without Read on a topic it only consumes, Kafka's consumer would log once that it
+  "is not authorized" and serve on without that topic, so each service checks at start that
+  it can read every topic it consumes (platform/kafka_access.py) and does not start otherwise;
+  without Write on the dead letters, intake stops at its first poison record.
 - no ``<app id>-__assignor-__leader`` topic: faust_app.py sets ``topic_disable_leader``.
 """
 

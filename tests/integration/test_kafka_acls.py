@@ -66,8 +66,9 @@ def _serve(settings, tmp_path: Path, listener, service: str) -> tuple[Replica, C
 
 
 def _no_refusal(replica: Replica) -> None:
-    """A consumer refused a topic (no Read or Describe) logs it once and serves on without it
-    (aiokafka, "Topic ... is not authorized for this client"): the log is the proof."""
+    """No client of the service was refused anything: aiokafka logs a refusal once ("Topic ...
+    is not authorized for this client") and goes on, so the log is the proof (the start-up
+    check, platform/kafka_access.py, covers only the topics a service consumes)."""
     refusals = [line for line in replica.log.read_text().splitlines() if "not authorized" in line]
     assert not refusals, refusals
 

@@ -312,7 +312,19 @@ def test_every_workload_is_a_hardened_stateful_set_with_grpc_probes(overlay):
             assert set(container[probe]["grpc"]) == {"port"}, (name, probe)
         assert container["livenessProbe"]["grpc"]["service"] == "liveness"
         health = {p["containerPort"] for p in container["ports"] if p["name"] == "health"}
-        assert {container[p]["grpc"]["port"] for p in ("startupProbe", "livenessProbe")} == health
+        probes = ("startupProbe", "readinessProbe", "livenessProbe")
+        assert {container[p]["grpc"]["port"] for p in probes} == health
+        assert all(container[p]["timeoutSeconds"] >= 3 for p in probes), name
+        # The ports the process opens (the ConfigMap) are the ones declared and scraped.
+        config = _config(objects)
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert {str(ports["health"]), str(ports["metrics"])} == {
+            config["IPCOORD_HEALTH_PORT"],
+            config["IPCOORD_METRICS_PORT"],
+        }
+        assert ports["health"] == int(config["IPCOORD_HEALTH_PORT"])
+        annotations = spec["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == config["IPCOORD_METRICS_PORT"]
         for bound in ("requests", "limits"):
             assert set(container["resources"][bound]) == {"cpu", "memory"}, (name, bound)
         mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
@@ -329,6 +341,48 @@ def test_every_workload_is_a_hardened_stateful_set_with_grpc_probes(overlay):
         # Secrets are files, never environment values.
         assert not any("secretKeyRef" in (e.get("valueFrom") or {}) for e in container["env"])
         assert not any("secretRef" in source for source in container.get("envFrom", []))
+
+
+def _config(objects) -> dict[str, str]:
+    return _named(objects, "ConfigMap", "ipcoord-config")["data"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_accepts_the_configuration_it_is_given(overlay, tmp_path):
+    """The rendered environment is a configuration the services start with: Settings accept
+    it, and credit's rules load against its bureau registry (every bureau they name is in
+    it). Files come from Secrets on a cluster; here the Kafka ones are test certificates."""
+    from ipcoord.credit.rules_file import DEFAULT_RULES_FILE, load_rules
+    from ipcoord.platform.calendar import WorkingCalendar
+    from ipcoord.platform.settings import Settings
+    from support.pki import ThrowawayCA
+
+    objects = rendered(overlay)
+    cert, key, ca = ThrowawayCA().write_server_files(tmp_path)
+    kafka_files = {
+        "IPCOORD_KAFKA_SSL_CA_FILE": str(ca),
+        "IPCOORD_KAFKA_SSL_CERT_FILE": str(cert),
+        "IPCOORD_KAFKA_SSL_KEY_FILE": str(key),
+    }
+    rules_files = {
+        m["data"]["rules.yaml"]
+        for m in _of_kind(objects, "ConfigMap")
+        if m["metadata"]["name"].startswith("ipcoord-credit-rules")
+    }
+    for sts in _of_kind(objects, "StatefulSet"):
+        (container,) = sts["spec"]["template"]["spec"]["containers"]
+        env = {k: v for k, v in _env(container).items() if isinstance(v, str)}
+        settings = Settings(**{**_config(objects), **env, **kafka_files})
+        assert settings.tls_cert_file and not settings.insecure_dev_identity
+        if sts["metadata"]["name"] != "credit":
+            continue
+        if settings.credit_rules is None:
+            rules = DEFAULT_RULES_FILE
+        else:  # the overlay's own rules, from its ConfigMap
+            (text,) = rules_files
+            rules = tmp_path / "rules.yaml"
+            rules.write_text(text)
+        load_rules(rules, settings.bureau_registry, WorkingCalendar())
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -405,7 +459,7 @@ def test_prod_runs_a_pinned_image_spread_over_nodes():
 
 def test_tls_is_always_on():
     for overlay in OVERLAYS:
-        (config,) = _of_kind(rendered(overlay), "ConfigMap")
+        config = _named(rendered(overlay), "ConfigMap", "ipcoord-config")
         data = config["data"]
         assert data["IPCOORD_INSECURE_DEV_IDENTITY"] == "false"
         assert data["IPCOORD_KAFKA_SECURITY_PROTOCOL"] == "SSL"

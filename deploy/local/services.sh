@@ -16,6 +16,7 @@ export IPCOORD_OPERATORS="${IPCOORD_OPERATORS:-cnipa}"
 export IPCOORD_WEBHOOK_ALLOWED_NETWORKS="${IPCOORD_WEBHOOK_ALLOWED_NETWORKS:-127.0.0.1/32}"
 
 up() {
+  local started=()
   for s in "${services[@]}"; do
     pid_file="$run_dir/$s.pid"
     if [[ -f $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
@@ -30,6 +31,30 @@ up() {
     nohup "$bin/ipcoord" serve "$s" > "$run_dir/$s.log" 2>&1 < /dev/null &
     echo $! > "$pid_file"
     echo "services.sh: started $s (pid $!), log $run_dir/$s.log"
+    started+=("$s")
+  done
+  wait_ready "${started[@]+"${started[@]}"}"
+}
+
+wait_ready() {
+  # Until each service just started is ready (its log says so) or has exited, which a
+  # start-up error does within seconds: then its log's error line says why.
+  local pending=("$@") waited=0 s
+  while (( ${#pending[@]} )); do
+    local still=()
+    for s in "${pending[@]}"; do
+      if grep -q '"service ready"' "$run_dir/$s.log" 2>/dev/null; then
+        continue
+      elif ! kill -0 "$(cat "$run_dir/$s.pid")" 2>/dev/null; then
+        echo "services.sh: $s did not start: $(grep '^error:' "$run_dir/$s.log" | tail -n 1)" >&2
+        exit 1
+      fi
+      still+=("$s")
+    done
+    pending=("${still[@]+"${still[@]}"}")
+    (( ${#pending[@]} )) || break
+    (( waited++ < 240 )) || { echo "services.sh: still starting after 120 s: ${pending[*]}" >&2; exit 1; }
+    sleep 0.5
   done
 }
 

@@ -22,6 +22,7 @@ from ipcoord.cli.common import (
     settings,
 )
 from ipcoord.platform.kafka_access import TopicsNotReadable
+from ipcoord.platform.runner import TableRecoveryFailed
 
 # Each service's composition root exposes `async def serve(settings) -> None`.
 SERVICES = {
@@ -58,7 +59,7 @@ def serve(service: ServiceArgument) -> None:
             asyncio.run(module.serve(config))
         except KeyboardInterrupt:
             pass
-        except TopicsNotReadable as exc:
+        except (TopicsNotReadable, TableRecoveryFailed) as exc:
             raise Failure(str(exc)) from exc
         except KafkaConnectionError as exc:
             raise OSError(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import faust
+from faust.exceptions import ConsistencyError
 
 from ipcoord.platform.grpc_server import RunningServer, report_readiness
 
@@ -91,6 +92,10 @@ async def run_until_signalled(handle: ServiceHandle) -> None:
     await handle.stop()
 
 
+class TableRecoveryFailed(RuntimeError):
+    """Faust could not recover the tables (it would wait forever for the recovery)."""
+
+
 async def wait_until_ready(app: faust.App, within_s: float) -> None:
     """Ready = partitions assigned and every table recovered from its changelog."""
     deadline = asyncio.get_running_loop().time() + within_s
@@ -99,9 +104,25 @@ async def wait_until_ready(app: faust.App, within_s: float) -> None:
         recovered = app.tables.recovery.completed.is_set() if app.tables else True
         if assigned and recovered:
             return
+        if app.tables and app.tables.recovery.crashed:
+            raise _recovery_failed(app, app.tables.recovery.crash_reason)
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(
                 f"{app.conf.id} not ready after {within_s}s (assigned={assigned}, "
                 f"tables recovered={recovered})"
             )
         await asyncio.sleep(0.1)
+
+
+def _recovery_failed(app: faust.App, reason: BaseException | None) -> TableRecoveryFailed:
+    if isinstance(reason, ConsistencyError):
+        # The local store remembers more of a changelog than the broker holds: the topics were
+        # deleted and made again, or the broker lost data. The store cannot be trusted; the
+        # changelogs can (they are what every replica recovers from).
+        return TableRecoveryFailed(
+            f"{app.conf.id}: its local table store ({app.conf.datadir}) is ahead of its "
+            "changelog topics (were they deleted and created again, or the broker's data "
+            "lost?). Stop this replica, delete that directory, and start it again: it "
+            "recovers its tables from the changelogs"
+        )
+    return TableRecoveryFailed(f"{app.conf.id}: recovering its tables failed: {reason!r}")

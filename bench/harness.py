@@ -156,3 +156,26 @@ class EchoServer:
     def stop(self) -> None:
         self._process.kill()
         self._process.wait()
+
+
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")  # /proc/<pid>/stat counts CPU in clock ticks
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+
+
+def broker_pid() -> int | None:
+    """The local broker's process (deploy/local/kafka/kafka.sh), if this machine runs it."""
+    run_dir = os.environ.get("KAFKA_RUN_DIR") or str(
+        Path(os.environ.get("IPCOORD_CACHE", Path.home() / ".cache" / "ipcoord"))
+        / "run"
+        / f"kafka-{os.environ.get('KAFKA_PORT', '9092')}"
+    )
+    try:
+        pid = int((Path(run_dir) / "kafka.pid").read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None

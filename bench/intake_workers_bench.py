@@ -22,7 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-from harness import bench_settings, preload  # noqa: E402
+from harness import bench_settings, preload, process_cpu_s  # noqa: E402
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics  # noqa: E402
 from ipcoord.platform.topics import INTAKE_SUBMISSIONS, full_name  # noqa: E402
 from ipcoord.topology import all_topics  # noqa: E402
@@ -32,7 +32,6 @@ _CONSUMED = re.compile(
     r'^ipcoord_events_consumed_total\{[^}]*topic="[^"]*intake\.submissions[^"]*"[^}]*\} (\S+)$',
     re.MULTILINE,
 )
-_TICKS_PER_S = 100  # /proc/<pid>/stat counts CPU in clock ticks (USER_HZ)
 
 
 @dataclass
@@ -49,9 +48,7 @@ class Worker:
         return int(sum(float(v) for v in _CONSUMED.findall(text)))
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.replica.process.pid}/stat").read_text().rsplit(")", 1)[1]
-        utime, stime = fields.split()[11:13]
-        return (int(utime) + int(stime)) / _TICKS_PER_S
+        return process_cpu_s(self.replica.process.pid)
 
 
 def run(workers: int, count: int, data: Path) -> dict:

@@ -28,11 +28,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-from harness import bench_settings, env  # noqa: E402
+from harness import bench_settings, broker_pid, env, process_cpu_s  # noqa: E402
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics  # noqa: E402
 from ipcoord.platform.topics import CASES, CREDIT, INTAKE_SUBMISSIONS, full_name  # noqa: E402
 from ipcoord.topology import all_topics  # noqa: E402
@@ -56,10 +57,28 @@ def _services(settings, data: Path):
     try:
         for replica in replicas.values():
             replica.wait_serving()
-        yield {name: replica.port for name, replica in replicas.items()}
+        pids = {name: replica.process.pid for name, replica in replicas.items()}
+        if broker_pid() is not None:
+            pids["broker"] = broker_pid()
+        yield {name: replica.port for name, replica in replicas.items()}, pids
     finally:
         for replica in replicas.values():
             replica.stop()
+
+
+class _CpuShare:
+    """Each process's CPU from now on, as a share of one core over the same time."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids, self._t0 = pids, time.perf_counter()
+        self._cpu0 = {name: process_cpu_s(pid) for name, pid in pids.items()}
+
+    def shares(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self._t0
+        return {
+            name: (process_cpu_s(pid) - self._cpu0[name]) / elapsed
+            for name, pid in self._pids.items()
+        }
 
 
 class _Receiver:
@@ -103,13 +122,15 @@ async def main(count: int, seconds: float) -> None:
     settings = bench_settings("rocksdb://", data)
     ensure_topics(settings, all_topics())
     try:
-        with _services(settings, data) as ports:
+        with _services(settings, data) as (ports, pids):
             # 1. The most.
             receiver = _Receiver(ports["notifications"], 600, count)
+            cpu = _CpuShare(pids)
             _produce(settings, 0, count, 0)
             listed = sorted(
                 t for key, t in receiver.arrivals().items() if key.startswith("listed:")
             )
+            shares = cpu.shares()
             if len(listed) < count:
                 raise SystemExit(f"only {len(listed)} of {count} listings arrived; see {data}")
             start = listed[count // 10]
@@ -137,6 +158,8 @@ async def main(count: int, seconds: float) -> None:
         f"{facts / count * chains_per_s:.0f} events/s on ipcoord.cases.v1 + "
         f"ipcoord.credit.v1 ({facts / count:.1f} per chain)"
     )
+    busy = ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
+    print(f"CPU of a core while the most ran, from loading to the last listing: {busy}")
     print(f"\nat {rate:.1f} chains/s ({events_per_s:.0f} events/s) for {seconds:.0f} s:")
     print(f"{'':58} {'received':>9} {'p50 ms':>8} {'p99 ms':>8}")
     rows = {

@@ -225,8 +225,6 @@ def _registry_grants(who: Service, topics) -> set[tuple[str, str, str]]:
             grants |= {("topic", spec.name, "Write"), ("topic", spec.name, "Describe")}
         if who in spec.consumers:
             grants |= {("topic", spec.name, "Read"), ("topic", spec.name, "Describe")}
-        if spec.name.startswith(f"ipcoord-{who}-") and spec.name.endswith("-changelog"):
-            grants.add(("topic", spec.name, "Create"))  # Faust declares its changelogs
     return grants
 
 

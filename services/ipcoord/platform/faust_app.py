@@ -38,6 +38,11 @@ def create_app(service: str, settings: Settings, **overrides: object) -> faust.A
         "web_enabled": False,
         # Leader election is unused; it would only add one more internal topic.
         "topic_disable_leader": True,
+        # Every topic, table changelogs included, is created up front from the registry
+        # (`ipcoord topics create`, or Strimzi's KafkaTopics; ipcoord.topology), and the start-up
+        # check (platform/kafka_access.py) names any that is missing. Faust would otherwise
+        # send CreateTopics for each changelog at every start, which needs the Create ACL.
+        "topic_allow_declare": False,
         "broker_commit_every": 100,
         "broker_commit_interval": 1.0,
         # Tests and operators start consumers after the data exists: read from the beginning.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -44,6 +43,7 @@ from ipcoord.platform.topics import (
     DISCIPLINE_FEEDBACK,
     full_name,
 )
+from ipcoord.platform.writer import settle_after_rebalances
 from ipcoord.topology import read_by
 from ipcoord.v1 import credit_pb2 as C
 from ipcoord.v1 import credit_pb2_grpc
@@ -154,22 +154,11 @@ async def build(
     )
     ownership.connect(app)
 
-    @app.on_rebalance_complete.connect
-    def _tick_owned_partitions(sender, **kwargs) -> None:
-        # A tick on every owned partition at once: after a crash each partition's redo runs
-        # in its first event, and lookups of a partition wait for its redo.
-        if not processor.was_clean:
-            task = asyncio.ensure_future(tick_now())
-            ticking.add(task)
-            task.add_done_callback(_ticked)
-
-    ticking: set[asyncio.Future] = set()
-
-    def _ticked(task: asyncio.Future) -> None:
-        ticking.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # The periodic clock ticks again; until then lookups of those partitions wait.
-            log.warning("ticks after the rebalance not sent", exc_info=task.exception())
+    # After a crash, lookups of a partition wait for its redo: partitions with nothing to redo
+    # are settled after each rebalance, the others redo with their first redelivered command.
+    settle_after_rebalances(
+        app, settings, [(processor, ownership, full_name(CREDIT_COMMANDS, settings.topic_prefix))]
+    )
 
     def ready(partition: int) -> bool:
         # Owned with recovered tables, what a crash rolled back put back, indexes rebuilt.

@@ -3,7 +3,6 @@ webhook deliverer, gRPC."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,7 +60,7 @@ from ipcoord.platform.topics import (
     NOTIFICATIONS_ROUTING,
     full_name,
 )
-from ipcoord.platform.writer import settle_idle_partitions
+from ipcoord.platform.writer import settle_after_rebalances
 from ipcoord.topology import read_by
 from ipcoord.v1 import envelope_pb2, notifications_pb2_grpc
 from ipcoord.v1 import notifications_pb2 as N
@@ -250,28 +249,24 @@ async def build(settings: Settings, *, retry: RetrySchedule | None = None) -> No
     )
     routing_ownership.connect(app)
 
-    resuming: set[asyncio.Task] = set()
-
-    async def resume_deliveries() -> None:
-        # Faust sends on_rebalance_complete before it seeks and resumes the streams; the
-        # ownership counts only once the rebalance has ended.
-        while app.rebalancing:  # noqa: ASYNC110 - Faust signals no end of a rebalance
-            await asyncio.sleep(0.1)
-        for processor, ownership, spec in (
-            (router, routing_ownership, NOTIFICATIONS_ROUTING),
-            (writer, recipients_ownership, NOTIFICATIONS_COMMANDS),
-        ):
-            topic = full_name(spec, settings.topic_prefix)
-            await settle_idle_partitions(processor, settings, app.conf.id, topic, ownership.owned)
+    def resume_deliveries() -> None:
         resumed = deliverer.resume_pending()
         if resumed:
             log.info("pending webhooks resumed", extra={"count": resumed})
 
-    @app.on_rebalance_complete.connect
-    def _after_rebalance(sender, **kwargs) -> None:
-        task = asyncio.ensure_future(resume_deliveries())
-        resuming.add(task)
-        task.add_done_callback(resuming.discard)
+    settle_after_rebalances(
+        app,
+        settings,
+        [
+            (router, routing_ownership, full_name(NOTIFICATIONS_ROUTING, settings.topic_prefix)),
+            (
+                writer,
+                recipients_ownership,
+                full_name(NOTIFICATIONS_COMMANDS, settings.topic_prefix),
+            ),
+        ],
+        then=resume_deliveries,
+    )
 
     def ready_with(ownership: PartitionOwnership, processor: Processor) -> Callable[[int], bool]:
         def ready(partition: int) -> bool:

@@ -3,14 +3,19 @@ partition's redo first after a crash, then the processor (platform/processor.py)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 
 from ipcoord.platform import codec
 from ipcoord.platform.journal import Source
 from ipcoord.platform.offsets import committed_offsets
+from ipcoord.platform.ownership import PartitionOwnership
 from ipcoord.platform.processor import Processor
 from ipcoord.platform.request_reply import HEADER_REPLY_TO
 from ipcoord.platform.settings import Settings
+
+log = logging.getLogger(__name__)
 
 EnvelopeHandler = Callable[[codec.Envelope, object], Awaitable[None]]
 
@@ -50,3 +55,39 @@ async def settle_idle_partitions(
     for partition in partitions:
         if processor.needs_redo_of(partition):
             processor.settle_without_redo(topic, partition, committed.get((topic, partition), 0))
+
+
+def settle_after_rebalances(
+    app,
+    settings: Settings,
+    writers: Iterable[tuple[Processor, PartitionOwnership, str]],
+    then: Callable[[], None] | None = None,
+) -> None:
+    """After each rebalance, once it has ended: every partition a writer owns with nothing to
+    redo after a crash is settled at once (``settle_idle_partitions``); the others redo with
+    their first redelivered command. ``writers``: (processor, its ownership, its topic's full
+    name). ``then``: what else follows each rebalance (notifications resumes its webhooks)."""
+    writers = tuple(writers)
+    pending: set[asyncio.Task] = set()
+
+    async def settle() -> None:
+        # Faust sends on_rebalance_complete before it seeks and resumes the streams; the
+        # ownership counts only once the rebalance has ended.
+        while app.rebalancing:  # noqa: ASYNC110 - Faust signals no end of a rebalance
+            await asyncio.sleep(0.1)
+        for processor, ownership, topic in writers:
+            await settle_idle_partitions(processor, settings, app.conf.id, topic, ownership.owned)
+        if then is not None:
+            then()
+
+    def settled(task: asyncio.Task) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Lookups of those partitions wait for their first command meanwhile.
+            log.warning("settling after the rebalance failed", exc_info=task.exception())
+
+    @app.on_rebalance_complete.connect
+    def _after_rebalance(sender, **kwargs) -> None:
+        task = asyncio.ensure_future(settle())
+        pending.add(task)
+        task.add_done_callback(settled)

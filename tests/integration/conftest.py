@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 import pytest
@@ -70,3 +72,21 @@ async def tls_server(tmp_path):
     )
     yield ca, running
     await running.stop(grace=0)
+
+
+KAFKA_SH = Path(__file__).parents[2] / "deploy" / "local" / "kafka" / "kafka.sh"
+
+
+@pytest.fixture
+def tls_listener(kafka_bootstrap: str) -> tuple[str, Path]:
+    """The local broker's TLS listener (client certificates required, ACLs enforced) and the
+    folder of its development CA, key and client certificate (deploy/local/kafka/kafka.sh)."""
+    if kafka_bootstrap != "localhost:9092":
+        pytest.skip("the TLS listener is the local broker's (deploy/local/kafka)")
+    address, directory = subprocess.run(
+        ["bash", str(KAFKA_SH), "tls"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert (Path(directory) / "ca.key").exists(), (
+        "the local broker was started without its TLS listener: make kafka-down kafka-up"
+    )
+    return address, Path(directory)

@@ -7,7 +7,6 @@ nothing else."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import grpc
@@ -34,21 +33,6 @@ from support.kafka_acls import (
 from support.notifications import case_facts
 from support.reports import report, uscc
 from support.serving import Replica, until_available, wait_for
-
-KAFKA_SH = Path(__file__).parents[2] / "deploy" / "local" / "kafka" / "kafka.sh"
-
-
-@pytest.fixture
-def tls_listener(kafka_bootstrap: str) -> tuple[str, Path]:
-    if kafka_bootstrap != "localhost:9092":
-        pytest.skip("the TLS listener with ACLs is the local broker's (deploy/local/kafka)")
-    address, directory = subprocess.run(
-        ["bash", str(KAFKA_SH), "tls"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert (Path(directory) / "ca.key").exists(), (
-        "the local broker was started without its TLS listener: make kafka-down kafka-up"
-    )
-    return address, Path(directory)
 
 
 def _serve(settings, tmp_path: Path, listener, service: str) -> tuple[Replica, ClientCertificate]:

@@ -12,28 +12,12 @@ import sys
 from pathlib import Path
 
 import grpc
-import pytest
 from click.testing import CliRunner
 from ipcoord.cli import main
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import intake_pb2_grpc
 from support.reports import report, uscc
 from support.serving import Replica, until_available
-
-KAFKA_SH = Path(__file__).parents[2] / "deploy" / "local" / "kafka" / "kafka.sh"
-
-
-@pytest.fixture
-def tls_listener(kafka_bootstrap: str) -> tuple[str, Path]:
-    if kafka_bootstrap != "localhost:9092":
-        pytest.skip("the TLS listener is the local broker's (deploy/local/kafka)")
-    address, directory = subprocess.run(
-        ["bash", str(KAFKA_SH), "tls"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert (Path(directory) / "client.crt").exists(), (
-        "the local broker was started without its TLS listener: make kafka-down kafka-up"
-    )
-    return address, Path(directory)
 
 
 def _tls_env(settings, address: str, directory: Path, *, with_certificate: bool) -> dict:

@@ -33,29 +33,62 @@ up() {
     echo "services.sh: started $s (pid $!), log $run_dir/$s.log"
     started+=("$s")
   done
-  wait_ready "${started[@]+"${started[@]}"}"
+  wait_ready "${started[@]+"${started[@]}"}" || {
+    echo "services.sh: the others keep running; 'make down' stops them" >&2
+    return 1
+  }
 }
 
 wait_ready() {
-  # Until each service just started is ready (its log says so) or has exited, which a
-  # start-up error does within seconds: then its log's error line says why.
-  local pending=("$@") waited=0 s
-  while (( ${#pending[@]} )); do
-    local still=()
-    for s in "${pending[@]}"; do
-      if grep -q '"service ready"' "$run_dir/$s.log" 2>/dev/null; then
-        continue
-      elif ! kill -0 "$(cat "$run_dir/$s.pid")" 2>/dev/null; then
-        echo "services.sh: $s did not start: $(grep '^error:' "$run_dir/$s.log" | tail -n 1)" >&2
-        exit 1
-      fi
-      still+=("$s")
-    done
-    pending=("${still[@]+"${still[@]}"}")
-    (( ${#pending[@]} )) || break
-    (( waited++ < 240 )) || { echo "services.sh: still starting after 120 s: ${pending[*]}" >&2; exit 1; }
-    sleep 0.5
-  done
+  # Until each service just started answers its health check SERVING, or has exited, which a
+  # start-up error does within seconds: then its log says why (its error line, else its end).
+  (( $# )) || return 0
+  local args=() s
+  for s in "$@"; do args+=("$s" "${ports[$s]}" "$(cat "$run_dir/$s.pid")"); done
+  "$bin/python" - "$run_dir" "${args[@]}" <<'PY'
+import os, sys, time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+run_dir, rest = Path(sys.argv[1]), sys.argv[2:]
+pending = {rest[i]: (int(rest[i + 1]), int(rest[i + 2])) for i in range(0, len(rest), 3)}
+
+
+def serving(port: int) -> bool:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+deadline = time.monotonic() + 300
+while pending:
+    for name, (port, pid) in list(pending.items()):
+        if serving(port):
+            del pending[name]
+        elif not alive(pid):
+            lines = (run_dir / f"{name}.log").read_text(errors="replace").splitlines()
+            errors = [line for line in lines if line.startswith("error:")]
+            why = errors[-1] if errors else "\n  ".join(lines[-5:])
+            print(f"services.sh: {name} did not start: {why}", file=sys.stderr)
+            sys.exit(1)
+    if pending and time.monotonic() > deadline:
+        print(f"services.sh: still starting after 300 s: {', '.join(pending)}", file=sys.stderr)
+        sys.exit(1)
+    time.sleep(0.5)
+PY
 }
 
 down() {

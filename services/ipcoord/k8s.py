@@ -36,6 +36,7 @@ ACLs, and why nothing more:
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from collections.abc import Iterable
@@ -194,7 +195,11 @@ def rendered() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    root = Path(argv[1] if len(argv) > 1 else "deploy/k8s")
+    parser = argparse.ArgumentParser(
+        prog="python -m ipcoord.k8s", description="Write the KafkaTopics and KafkaUsers."
+    )
+    parser.add_argument("root", nargs="?", default="deploy/k8s", type=Path)
+    root = parser.parse_args(argv[1:]).root
     for relative, text in rendered().items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)

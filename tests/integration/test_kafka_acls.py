@@ -212,3 +212,17 @@ def test_intake_without_read_on_a_topic_it_consumes_does_not_start(
             replica.stop()
     (line,) = [line for line in replica.log.read_text().splitlines() if line.startswith("error")]
     assert f"{says}" in line and f"{settings.topic_prefix}{topic}" in line, line
+
+
+def test_credit_without_any_read_does_not_start(settings, tmp_path, tls_listener):
+    """Every topic it consumes refused: all named, none left to fetch from."""
+    user = kafka_users(SERVICE_USERS)["ipcoord-credit"]
+    with granted(settings, user, leave_out=("Read",)):
+        replica, _ = _serve(settings, tmp_path, tls_listener, "credit")
+        try:
+            assert replica.process.wait(timeout=60) == 1
+        finally:
+            replica.stop()
+    (line,) = [line for line in replica.log.read_text().splitlines() if line.startswith("error")]
+    assert "may not read (no Read ACL)" in line, line
+    assert f"{settings.topic_prefix}ipcoord.cases.v1" in line, line

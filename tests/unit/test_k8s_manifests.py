@@ -357,8 +357,11 @@ def test_each_service_accepts_the_configuration_it_is_given(overlay, tmp_path):
 
     objects = rendered(overlay)
     cert, key, ca = ThrowawayCA().write_server_files(tmp_path)
+    cluster_ca = tmp_path / "kafka-ca"  # a directory, as the mounted cluster CA Secret is
+    cluster_ca.mkdir()
+    (cluster_ca / "ca.crt").write_bytes(ca.read_bytes())
     kafka_files = {
-        "IPCOORD_KAFKA_SSL_CA_FILE": str(ca),
+        "IPCOORD_KAFKA_SSL_CA_FILE": str(cluster_ca),
         "IPCOORD_KAFKA_SSL_CERT_FILE": str(cert),
         "IPCOORD_KAFKA_SSL_KEY_FILE": str(key),
     }
@@ -376,7 +379,11 @@ def test_each_service_accepts_the_configuration_it_is_given(overlay, tmp_path):
             continue
         if settings.credit_rules is None:
             rules = DEFAULT_RULES_FILE
-        else:  # the overlay's own rules, from its ConfigMap
+        else:  # the overlay's own rules, from its ConfigMap, where the variable says
+            pod = sts["spec"]["template"]["spec"]
+            (volume,) = [v for v in pod["volumes"] if "configMap" in v]
+            (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+            assert str(settings.credit_rules) == f"{mount['mountPath']}/rules.yaml"
             (text,) = rules_files
             rules = tmp_path / "rules.yaml"
             rules.write_text(text)

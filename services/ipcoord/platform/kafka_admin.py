@@ -27,7 +27,7 @@ def admin_client(settings: Settings, timeout_ms: int = 10_000) -> KafkaAdminClie
 
 
 def ensure_topics(
-    settings: Settings, specs: Iterable[TopicSpec] = TOPICS, replication_factor: int = 1
+    settings: Settings, specs: Iterable[TopicSpec], replication_factor: int = 1
 ) -> list[str]:
     """Create missing topics; add partitions where the registry asks for more. Idempotent.
 

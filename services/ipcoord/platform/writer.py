@@ -49,7 +49,7 @@ async def settle_idle_partitions(
     """After a crash, every owned partition with nothing to redo is marked so at once; its
     lookups would otherwise wait for a command that may never come (the notifications kill -9
     test saw a recipient's inbox UNAVAILABLE for a minute: its partition had no more work)."""
-    if processor.was_clean:
+    if processor.was_clean or not any(processor.needs_redo_of(p) for p in partitions):
         return
     committed = await committed_offsets(settings, group_id)
     for partition in partitions:
@@ -75,16 +75,33 @@ def settle_after_rebalances(
         # ownership counts only once the rebalance has ended.
         while app.rebalancing:  # noqa: ASYNC110 - Faust signals no end of a rebalance
             await asyncio.sleep(0.1)
-        for processor, ownership, topic in writers:
-            await settle_idle_partitions(processor, settings, app.conf.id, topic, ownership.owned)
-        if then is not None:
-            then()
+        try:
+            for processor, ownership, topic in writers:
+                await _until_settled(processor, ownership, topic)
+        finally:
+            if then is not None:
+                then()
+
+    async def _until_settled(processor: Processor, ownership: PartitionOwnership, topic: str):
+        # Again after a failure (the broker's group offsets not read): an idle partition
+        # left unsettled would answer UNAVAILABLE until a command comes, maybe never.
+        delay = 0.5
+        while True:
+            try:
+                return await settle_idle_partitions(
+                    processor, settings, app.conf.id, topic, ownership.owned
+                )
+            except Exception:
+                if app.rebalancing:
+                    return  # a new rebalance settles again after it
+                log.warning("settling after the rebalance failed; again", exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     def settled(task: asyncio.Task) -> None:
         pending.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            # Lookups of those partitions wait for their first command meanwhile.
-            log.warning("settling after the rebalance failed", exc_info=task.exception())
+            log.warning("what follows the rebalance failed", exc_info=task.exception())
 
     @app.on_rebalance_complete.connect
     def _after_rebalance(sender, **kwargs) -> None:

@@ -2,9 +2,10 @@
 together.
 
 Health (the standard gRPC health service) is readiness: NOT_SERVING until the app's consumers
-are assigned and its tables recovered, then SERVING exactly while the replica can answer what it
-is asked (``readiness``: every partition a lookup may read is current here or has a known owner
-to forward to), so during a rebalance or a recovery it is NOT_SERVING again. Liveness is the
+are assigned and its tables recovered, then SERVING while the replica can answer what it is
+asked, as far as it can tell (``readiness``: every partition a lookup may read is current here or
+has a known owner to forward to; an owner that died is known until the group's session timeout),
+so during a rebalance or a recovery it is NOT_SERVING again. Liveness is the
 separate health name ``liveness`` (grpc_server.LIVENESS): SERVING from the server's start, so a
 replica recovering or waiting out a rebalance is not restarted for it."""
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 
 import grpc
+from ipcoord.platform.topics import INTAKE_CONTROL
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import intake_pb2_grpc
+from support.kafka import records_published
 from support.reports import report, uscc
 from support.serving import Replica, until_available
 
@@ -127,3 +129,22 @@ def _every_lookup(stub, case_id: str) -> tuple:
         _pages(stub, S.ListCasesRequest(respondent_uscc=uscc(301))),
         _pages(stub, S.ListCasesRequest(action_id="TWO-ACTION")),
     )
+
+
+def test_only_the_writers_replica_ticks_the_deadline_clock(settings, tmp_path):
+    """Each clock ticks every 0.5 s; with two replicas, one of them ticks (the writer's), so
+    the control topic gets about 2 ticks a second, not 4."""
+    env = {"IPCOORD_DEADLINE_CHECK_INTERVAL_S": "0.5"}
+    replicas = [
+        Replica(settings, "intake", tmp_path, name, env=env) for name in ("clock-a", "clock-b")
+    ]
+    try:
+        for replica in replicas:
+            replica.wait_serving()
+        before = records_published(settings, INTAKE_CONTROL)
+        time.sleep(6)
+        ticks = records_published(settings, INTAKE_CONTROL) - before
+        assert 6 <= ticks <= 16, ticks  # one clock: 12; both: 24
+    finally:
+        for replica in replicas:
+            replica.stop()

@@ -10,6 +10,7 @@ import faust
 
 from ipcoord.intake.api import CaseIntakeServicer
 from ipcoord.intake.domain import Rules
+from ipcoord.intake.keys import WRITER_PARTITION
 from ipcoord.intake.processor import SERVICE, IntakeProcessor
 from ipcoord.intake.state import DERIVED_INDEXES, IntakeState
 from ipcoord.intake.state_codecs import CODECS
@@ -141,6 +142,10 @@ async def build(
         reply_sender(topics.replies),
         fail_stop=fail_stop,
     )
+    ownership = PartitionOwnership(
+        full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), processor.tables_changed
+    )
+    ownership.connect(app)
     tick_now = register_agents(
         app,
         topics,
@@ -149,6 +154,7 @@ async def build(
         settings,
         clock=clock,
         tick_every_s=tick_interval_s or settings.deadline_check_interval_s,
+        writes_here=lambda: WRITER_PARTITION in ownership.owned,
     )
 
     identity = IdentityResolver(
@@ -157,10 +163,6 @@ async def build(
         replica_name=replica_name(SERVICE),
     )
     inbox = ReplyInbox(settings, INTAKE_REPLIES)
-    ownership = PartitionOwnership(
-        full_name(INTAKE_SUBMISSIONS, settings.topic_prefix), processor.tables_changed
-    )
-    ownership.connect(app)
 
     def ready(partition: int) -> bool:
         # Only the replica that owns the single writer's partition has intake's tables, and

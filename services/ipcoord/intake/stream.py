@@ -57,9 +57,11 @@ def register_agents(
     *,
     clock: Clock,
     tick_every_s: float,
+    writes_here: Callable[[], bool],
 ) -> Callable[[], Awaitable[str]]:
     """The decider of both inputs, the listing relay and the deadline clock; returns
-    "tick now" (which returns the tick's event id)."""
+    "tick now" (which returns the tick's event id). ``writes_here``: whether this replica
+    owns the writer's partition (its clock is the one that ticks)."""
     consume = partial(
         consume_envelopes, sink=sink, service=SERVICE, max_bytes=settings.max_message_bytes
     )
@@ -111,6 +113,9 @@ def register_agents(
 
     @app.timer(interval=tick_every_s, on_leader=False)
     async def deadline_clock():
-        await tick_now()
+        # Only the writer's replica: every replica ticking would multiply the ticks by the
+        # replicas (harmless, each is decided once, but work for nothing).
+        if writes_here():
+            await tick_now()
 
     return tick_now

@@ -158,6 +158,7 @@ class EchoServer:
         self._process.wait()
 
 
+_KAFKA_SH = Path(__file__).resolve().parents[1] / "deploy" / "local" / "kafka" / "kafka.sh"
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")  # /proc/<pid>/stat counts CPU in clock ticks
 
 
@@ -169,13 +170,5 @@ def process_cpu_s(pid: int) -> float:
 
 def broker_pid() -> int | None:
     """The local broker's process (deploy/local/kafka/kafka.sh), if this machine runs it."""
-    run_dir = os.environ.get("KAFKA_RUN_DIR") or str(
-        Path(os.environ.get("IPCOORD_CACHE", Path.home() / ".cache" / "ipcoord"))
-        / "run"
-        / f"kafka-{os.environ.get('KAFKA_PORT', '9092')}"
-    )
-    try:
-        pid = int((Path(run_dir) / "kafka.pid").read_text())
-    except (OSError, ValueError):
-        return None
-    return pid if Path(f"/proc/{pid}").exists() else None
+    out = subprocess.run(["bash", str(_KAFKA_SH), "pid"], capture_output=True, text=True)
+    return int(out.stdout) if out.returncode == 0 else None

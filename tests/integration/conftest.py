@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from ipcoord.platform.identity import IdentityResolver
 from ipcoord.platform.settings import Settings
 from ipcoord.v1 import intake_pb2_grpc
 from support.clock import ManualClock
+from support.environment import KAFKA_SH, unavailable
 from support.grpc_probe import WhoAmI
 from support.pki import ThrowawayCA
 
@@ -74,15 +76,14 @@ async def tls_server(tmp_path):
     await running.stop(grace=0)
 
 
-KAFKA_SH = Path(__file__).parents[2] / "deploy" / "local" / "kafka" / "kafka.sh"
-
-
 @pytest.fixture
 def tls_listener(kafka_bootstrap: str) -> tuple[str, Path]:
     """The local broker's TLS listener (client certificates required, ACLs enforced) and the
     folder of its development CA, key and client certificate (deploy/local/kafka/kafka.sh)."""
-    if kafka_bootstrap != "localhost:9092":
-        pytest.skip("the TLS listener is the local broker's (deploy/local/kafka)")
+    if kafka_bootstrap != f"localhost:{os.environ.get('KAFKA_PORT', '9092')}":
+        unavailable(
+            f"the TLS listener is the local broker's (make kafka-up), not {kafka_bootstrap}"
+        )
     address, directory = subprocess.run(
         ["bash", str(KAFKA_SH), "tls"], capture_output=True, text=True, check=True
     ).stdout.split()

@@ -39,14 +39,19 @@ def _serve(settings, tmp_path: Path, listener, service: str) -> tuple[Replica, C
     """One replica of ``service`` on the TLS listener as User:CN=ipcoord-<service>."""
     address, tls_dir = listener
     certificate = issue_client_certificate(tls_dir, f"ipcoord-{service}", tmp_path / "pki")
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": address,
-        "IPCOORD_KAFKA_SECURITY_PROTOCOL": "SSL",
-        "IPCOORD_KAFKA_SSL_CA_FILE": str(certificate.ca),
-        "IPCOORD_KAFKA_SSL_CERT_FILE": str(certificate.cert),
-        "IPCOORD_KAFKA_SSL_KEY_FILE": str(certificate.key),
-    }
+    env = certificate.env(address)
     return Replica(settings, service, tmp_path, f"{service}-acl", env=env), certificate
+
+
+def _stops_at_start(settings, tmp_path: Path, listener, service: str) -> str:
+    """``ipcoord serve <service>`` exits with status 1; its one error line."""
+    replica, _ = _serve(settings, tmp_path, listener, service)
+    try:
+        assert replica.process.wait(timeout=60) == 1
+    finally:
+        replica.stop()
+    (line,) = [line for line in replica.log.read_text().splitlines() if line.startswith("error")]
+    return line
 
 
 def _no_refusal(replica: Replica) -> None:
@@ -205,12 +210,7 @@ def test_intake_without_read_on_a_topic_it_consumes_does_not_start(
     ]
     short = {**user, "spec": {**user["spec"], "authorization": {"acls": acls}}}
     with granted(settings, short):
-        replica, _ = _serve(settings, tmp_path, tls_listener, "intake")
-        try:
-            assert replica.process.wait(timeout=60) == 1
-        finally:
-            replica.stop()
-    (line,) = [line for line in replica.log.read_text().splitlines() if line.startswith("error")]
+        line = _stops_at_start(settings, tmp_path, tls_listener, "intake")
     assert f"{says}" in line and f"{settings.topic_prefix}{topic}" in line, line
 
 
@@ -218,11 +218,6 @@ def test_credit_without_any_read_does_not_start(settings, tmp_path, tls_listener
     """Every topic it consumes refused: all named, none left to fetch from."""
     user = kafka_users(SERVICE_USERS)["ipcoord-credit"]
     with granted(settings, user, leave_out=("Read",)):
-        replica, _ = _serve(settings, tmp_path, tls_listener, "credit")
-        try:
-            assert replica.process.wait(timeout=60) == 1
-        finally:
-            replica.stop()
-    (line,) = [line for line in replica.log.read_text().splitlines() if line.startswith("error")]
+        line = _stops_at_start(settings, tmp_path, tls_listener, "credit")
     assert "may not read (no Read ACL)" in line, line
     assert f"{settings.topic_prefix}ipcoord.cases.v1" in line, line

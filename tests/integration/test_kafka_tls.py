@@ -16,21 +16,14 @@ from click.testing import CliRunner
 from ipcoord.cli import main
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import intake_pb2_grpc
+from support.kafka_acls import local_client
 from support.reports import report, uscc
 from support.serving import Replica, until_available
 
 
 def _tls_env(settings, address: str, directory: Path, *, with_certificate: bool) -> dict:
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": address,
-        "IPCOORD_TOPIC_PREFIX": settings.topic_prefix,
-        "IPCOORD_KAFKA_SECURITY_PROTOCOL": "SSL",
-        "IPCOORD_KAFKA_SSL_CA_FILE": str(directory / "ca.crt"),
-    }
-    if with_certificate:
-        env["IPCOORD_KAFKA_SSL_CERT_FILE"] = str(directory / "client.crt")
-        env["IPCOORD_KAFKA_SSL_KEY_FILE"] = str(directory / "client.key")
-    return env
+    env = local_client(directory).env(address, with_certificate=with_certificate)
+    return {**env, "IPCOORD_TOPIC_PREFIX": settings.topic_prefix}
 
 
 def test_a_service_and_the_command_work_over_kafka_tls(settings, tmp_path, tls_listener):

@@ -42,6 +42,24 @@ class ClientCertificate:
     key: Path
     ca: Path
 
+    def env(self, address: str, *, with_certificate: bool = True) -> dict[str, str]:
+        """The environment of an ipcoord process reaching ``address`` over TLS as this client
+        (``with_certificate=False``: trusting the broker's CA, presenting nothing)."""
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": address,
+            "IPCOORD_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "IPCOORD_KAFKA_SSL_CA_FILE": str(self.ca),
+        }
+        if with_certificate:
+            env["IPCOORD_KAFKA_SSL_CERT_FILE"] = str(self.cert)
+            env["IPCOORD_KAFKA_SSL_KEY_FILE"] = str(self.key)
+        return env
+
+
+def local_client(tls_dir: Path) -> ClientCertificate:
+    """The local broker's own client certificate (``CN=ipcoord-dev``, a super user there)."""
+    return ClientCertificate(tls_dir / "client.crt", tls_dir / "client.key", tls_dir / "ca.crt")
+
 
 def issue_client_certificate(tls_dir: Path, common_name: str, into: Path) -> ClientCertificate:
     """A client certificate ``CN=<common_name>`` signed by the local broker's development CA

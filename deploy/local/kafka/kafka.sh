@@ -5,6 +5,7 @@
 #   kafka.sh up       fetch, format storage once, start, wait until the broker answers (no-op if up)
 #   kafka.sh down     stop the broker cleanly (no-op if not running)
 #   kafka.sh status   exit 0 when the broker answers on its port
+#   kafka.sh pid      print the broker's process id (exit 1 when it is not running)
 #   kafka.sh tls      print the TLS listener's host:port and the directory of its PEM files
 #                     (ca.crt, and client.crt/client.key for a client: TLS client authentication)
 #
@@ -143,5 +144,6 @@ case "${1:-}" in
   status) answers ;;
   version) echo "$version" ;;
   tls) echo "localhost:$tls_port $tls_dir" ;;
-  *) echo "usage: $0 fetch|up|down|status|version|tls" >&2; exit 2 ;;
+  pid) running_pid ;;
+  *) echo "usage: $0 fetch|up|down|status|version|tls|pid" >&2; exit 2 ;;
 esac

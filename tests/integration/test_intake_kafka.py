@@ -206,7 +206,7 @@ async def test_fast_track_deadline_passes_with_injected_clock_and_listing_stops_
         CREDIT,
         [codec.envelope(listing, producer_bureau="cnipa", subject_key=RIGHT_HOLDER)],
     )
-    await eventually(lambda: intake.state.listed.get(RIGHT_HOLDER))
+    await eventually(lambda: intake.matcher_state.listed.get(RIGHT_HOLDER))
     slow = await center.SubmitReport(
         S.SubmitReportRequest(report=report("PPC-2", respondent_uscc=uscc(42)))
     )
@@ -217,7 +217,7 @@ async def test_fast_track_deadline_passes_with_injected_clock_and_listing_stops_
         CREDIT,
         [codec.envelope(removed, producer_bureau="cnipa", subject_key=RIGHT_HOLDER)],
     )
-    await eventually(lambda: not intake.state.listed.get(RIGHT_HOLDER))
+    await eventually(lambda: not intake.matcher_state.listed.get(RIGHT_HOLDER))
     again = await center.SubmitReport(
         S.SubmitReportRequest(report=report("PPC-3", respondent_uscc=uscc(43)))
     )
@@ -407,7 +407,7 @@ async def test_system_commands_from_the_submissions_topic_are_refused(
     assert by_event[forged[1].event_id].error_class == "ForbiddenSystemCommand"
     # Neither took effect: no escalation, still fast-tracked for the next report.
     assert intake.state.cases[fast.case_id].overdue == []
-    assert not intake.state.listed.get(RIGHT_HOLDER)
+    assert not intake.matcher_state.listed.get(RIGHT_HOLDER)
     # The service's own clock still works, through its control topic.
     clock.advance(timedelta(days=5))
     await intake.tick()

@@ -1,23 +1,23 @@
-"""What each gRPC command returns, built by the single writer right after it applied the
-command, and carried back to the calling replica in the CommandReply (platform/request_reply.py).
-Built there because only the writer is sure to hold the state the answer reads."""
+"""What each gRPC command the matcher decides returns, built by the matcher right after it
+applied the command, and carried back to the calling replica in the CommandReply
+(platform/request_reply.py): part 0 of the reply, which the caller gets once each case
+partition the command's facts went to has applied them. A case command's answer comes from
+its case writer (processor.py)."""
 
 from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from ipcoord.intake.domain import action_progress
+from ipcoord.intake.domain import action_progress, case_id_for
 from ipcoord.intake.keys import submission_key
 from ipcoord.intake.state import IntakeState
-from ipcoord.intake.views import case_view
 from ipcoord.platform import codec
 from ipcoord.v1 import common_pb2
 from ipcoord.v1 import intake_pb2 as S
 
 
 def answer(command: Message, actor: str, facts: list[codec.Envelope], state: IntakeState):
-    """The response message of the gRPC method that sent ``command``; None for commands no
-    gRPC method sends (the clock's ticks)."""
+    """The response message of the gRPC method that sent ``command``."""
     match command:
         case S.ReportSubmitted():
             return _submitted(command, actor, facts, state)
@@ -37,17 +37,14 @@ def answer(command: Message, actor: str, facts: list[codec.Envelope], state: Int
             | S.ConcludeSpecialAction()
         ):
             return action_progress(command.action_id, state)
-        case S.CheckDeadlines():
-            return None
-    return case_view(state.cases[command.case_id], state)
+    return None
 
 
 def _submitted(report, actor: str, facts, state: IntakeState) -> S.SubmitReportResponse:
-    held = state.submissions[submission_key(actor, report.external_ref)]
-    case = state.cases[held.case_id]
-    filed_here = (case.submitting_bureau, case.report.external_ref) == (actor, report.external_ref)
+    case_id = state.submissions[submission_key(actor, report.external_ref)].case_id
+    filed_here = case_id == case_id_for(actor, report.external_ref)
     return S.SubmitReportResponse(
-        case_id=held.case_id,
+        case_id=case_id,
         outcome=S.SUBMISSION_OUTCOME_FILED if filed_here else S.SUBMISSION_OUTCOME_LINKED,
-        duplicate=not facts,
+        duplicate=not any(f.HasField("case_filed") or f.HasField("report_linked") for f in facts),
     )

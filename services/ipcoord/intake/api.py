@@ -1,25 +1,34 @@
-"""CaseIntake gRPC servicer: identify the caller, hand commands to the single writer and
-return its answer (request-reply over Kafka, so any replica takes any write), answer lookups
-(queries.py) here or on the replica that holds the tables (the lookup router), map refusals
-to statuses. Thin by design:
-the writer validates, keys.py names the keys, queries.py reads the tables."""
+"""CaseIntake gRPC servicer: identify the caller, hand commands to the writer that decides them
+and return its answer (request-reply over Kafka, so any replica takes any write), answer
+lookups (queries.py) here or on the replicas that hold the partitions they read, map refusals
+to statuses. Thin by design: the writers validate, keys.py names the keys, queries.py reads
+the tables.
+
+Two writers (docs/intake.md, "Scaling out"): a case's commands go to its case writer
+(ipcoord.intake.casework.v1), everything else to the matcher (the submissions topic). A case
+as a case writer holds it lacks what only the matcher knows (its links and the cases sharing
+a source key with it, its special actions): the replica that took the call adds the matcher's
+description of it (CaseIndex.DescribeCases) to every CaseView it returns."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
 from ipcoord.intake import queries
-from ipcoord.intake.keys import WRITER_PARTITION, command_key
+from ipcoord.intake.keys import MATCHER_PARTITION, command_key, partition_of
 from ipcoord.intake.state import IntakeState
+from ipcoord.intake.views import described
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
 from ipcoord.platform.errors import DomainError
 from ipcoord.platform.forwarding import LookupRouter
 from ipcoord.platform.grpc_errors import abort_with
-from ipcoord.platform.identity import IdentityResolver
+from ipcoord.platform.identity import FORWARDED_FOR_HEADER, IdentityResolver
 from ipcoord.platform.request_reply import ReplyInbox, answered_by_writer
+from ipcoord.platform.topics import INTAKE_CASEWORK
 from ipcoord.v1 import intake_pb2, intake_pb2_grpc
 
 S = intake_pb2
@@ -28,24 +37,67 @@ S = intake_pb2
 SendCommand = Callable[..., Awaitable[None]]  # see platform.sending.command_sender
 
 
+@dataclass(frozen=True)
+class Reading:
+    """The states lookups read on this replica: the case writers' and the matcher's."""
+
+    cases: IntakeState
+    matcher: IntakeState
+
+
+@dataclass(frozen=True)
+class Sending:
+    """Where commands go: the matcher's topic (submissions) and the case writers'."""
+
+    submissions: SendCommand
+    cases: SendCommand
+
+
+class CaseIndexServicer(intake_pb2_grpc.CaseIndexServicer):
+    """What the matcher alone knows of cases, for intake's replicas: answered on the replica
+    that holds the matcher's partition, forwarded there from any other."""
+
+    def __init__(self, matcher: IntakeState, router: LookupRouter) -> None:
+        self._matcher = matcher
+        self._router = router
+
+    async def DescribeCases(self, request, context):
+        return await self._router.one(
+            context,
+            "DescribeCases",
+            request,
+            MATCHER_PARTITION,
+            lambda: queries.describe_cases(self._matcher, request.case_ids),
+        )
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """The routers of the case writers' partitions and of the matcher's, and the index."""
+
+    cases: LookupRouter
+    matcher: LookupRouter
+    index: CaseIndexServicer
+
+
 class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
     def __init__(
         self,
-        state: IntakeState,
+        reading: Reading,
         identity: IdentityResolver,
-        send: SendCommand,
+        send: Sending,
         inbox: ReplyInbox,
         clock: Clock,
-        router: LookupRouter,
+        lookups: Lookups,
         *,
         decision_timeout_s: float = 15.0,
     ) -> None:
         self._clock = clock
-        self._state = state
+        self._reading = reading
         self._identity = identity
         self._send = send
         self._inbox = inbox
-        self._router = router
+        self._lookups = lookups
         self._timeout = decision_timeout_s
 
     # ---------------------------------------------------------------- commands
@@ -54,28 +106,28 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         return await self._command(context, request.report, S.SubmitReportResponse)
 
     async def AcceptCase(self, request, context):
-        return await self._command(context, request, S.CaseView)
+        return await self._case_command(context, request)
 
     async def RejectCase(self, request, context):
-        return await self._command(context, request, S.CaseView)
+        return await self._case_command(context, request)
 
     async def AssignCase(self, request, context):
-        return await self._command(context, request, S.CaseView)
+        return await self._case_command(context, request)
 
     async def StartInvestigation(self, request, context):
-        return await self._command(context, request, S.CaseView)
+        return await self._case_command(context, request)
 
     async def DecideCase(self, request, context):
-        return await self._command(context, request, S.CaseView)
+        return await self._case_command(context, request)
 
     async def CloseCase(self, request, context):
-        return await self._command(context, request, S.CaseView)
+        return await self._case_command(context, request)
 
     async def TransferCase(self, request, context):
-        return await self._command(context, request, S.CaseView)
+        return await self._case_command(context, request)
 
     async def AddEvidence(self, request, context):
-        return await self._command(context, request, S.CaseView)
+        return await self._case_command(context, request)
 
     async def IdentifyRespondent(self, request, context):
         return await self._command(context, request, S.IdentifyRespondentResponse)
@@ -101,25 +153,65 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
     # ---------------------------------------------------------------- lookups
 
     async def GetCase(self, request, context):
-        return await self._lookup(context, "GetCase", request, queries.get_case, request.case_id)
+        partition = partition_of(request.case_id, INTAKE_CASEWORK.partitions)
+        try:
+            view = await self._lookups.cases.one(
+                context,
+                "GetCase",
+                request,
+                partition,
+                lambda: queries.get_case(self._reading.cases, request.case_id),
+            )
+        except DomainError as error:
+            await abort_with(context, error)
+        await self._describe(context, [view])
+        return view
 
     async def ListCases(self, request, context):
-        return await self._lookup(context, "ListCases", request, queries.list_cases, request)
+        def answer(partitions: frozenset[int]) -> Message:
+            return queries.list_cases(self._reading.cases, request, _within(partitions))
 
-    async def GetActionProgress(self, request, context):
-        return await self._lookup(
-            context, "GetActionProgress", request, queries.action_progress, request.action_id
+        page = await self._every(
+            context, "ListCases", request, answer, lambda a: queries.merged_page(request, a)
         )
+        await self._describe(context, page.cases)
+        return page
 
     async def GetRespondentHistory(self, request, context):
-        return await self._lookup(
-            context, "GetRespondentHistory", request, queries.respondent_history, request
+        def answer(partitions: frozenset[int]) -> Message:
+            return queries.respondent_history(self._reading.cases, request, _within(partitions))
+
+        history = await self._every(
+            context, "GetRespondentHistory", request, answer, queries.merged_history
         )
+        await self._describe(context, history.cases)
+        return history
+
+    async def GetActionProgress(self, request, context):
+        try:
+            return await self._lookups.matcher.one(
+                context,
+                "GetActionProgress",
+                request,
+                MATCHER_PARTITION,
+                lambda: queries.action_progress(self._reading.matcher, request.action_id),
+            )
+        except DomainError as error:
+            await abort_with(context, error)
 
     # ---------------------------------------------------------------- plumbing
 
     async def _command(self, context, body: Message, answer_type):
-        """Publish the command for the single writer and return its answer."""
+        """Publish a command for the matcher and return the answer."""
+        return await self._sent(context, body, answer_type, self._send.submissions)
+
+    async def _case_command(self, context, body: Message) -> S.CaseView:
+        """Publish a case's command for its writer and return the case as it left it."""
+        view = await self._sent(context, body, S.CaseView, self._send.cases)
+        await self._describe(context, [view])
+        return view
+
+    async def _sent(self, context, body: Message, answer_type, send: SendCommand):
         bureau = await self._identity.caller_bureau(context)
         if isinstance(body, S.ReportSubmitted):
             command = body
@@ -133,21 +225,30 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
             subject_key=command_key(body, bureau),
             occurred_at=self._clock.now(),
         )
-        return await answered_by_writer(
-            context, self._inbox, self._send, env, answer_type, self._timeout
-        )
+        return await answered_by_writer(context, self._inbox, send, env, answer_type, self._timeout)
 
-    async def _lookup(
-        self, context, method: str, request, query: Callable[..., Message], *args
-    ) -> Message:
-        """Intake's tables are one partition: the writer's replica answers, any other forwards
-        the lookup there (UNAVAILABLE while none holds it current, never a wrong NOT_FOUND)."""
+    async def _every(self, context, method: str, request, answer, merge) -> Message:
+        """A lookup of every case partition: each replica answers for those it holds."""
         try:
-            return await self._router.one(
-                context, method, request, WRITER_PARTITION, lambda: query(self._state, *args)
-            )
+            return await self._lookups.cases.every(context, method, request, answer, merge)
         except DomainError as error:
             await abort_with(context, error)
+
+    async def _describe(self, context, views: Sequence[S.CaseView]) -> None:
+        """The matcher's description of each case, added to its view. Not on a lookup another
+        replica forwarded here: that replica adds it to the whole answer."""
+        if not views or FORWARDED_FOR_HEADER in dict(context.invocation_metadata() or ()):
+            return
+        request = S.DescribeCasesRequest(case_ids=[view.case_id for view in views])
+        descriptions = await self._lookups.index.DescribeCases(request, context)
+        by_case = {d.case_id: d for d in descriptions.cases}
+        for view in views:
+            if view.case_id in by_case:
+                described(view, by_case[view.case_id])
+
+
+def _within(partitions: frozenset[int]) -> Callable[[str], bool]:
+    return lambda case_id: partition_of(case_id, INTAKE_CASEWORK.partitions) in partitions
 
 
 _COMMAND_FIELDS = {

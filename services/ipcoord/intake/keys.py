@@ -1,10 +1,14 @@
 """Every Kafka key intake writes, in one place.
 
 - ``ipcoord.intake.submissions.v1``: a report under ``<bureau>/<external ref>``
-  (``submission_key``), a gRPC command under ``command_key`` (the case, the action, the target
-  or the seller it is about).
-- ``ipcoord.intake.control.v1``: the clock's ticks under ``CLOCK``; listings relayed from
-  credit keep the key credit gave them.
+  (``submission_key``), a command under ``command_key`` (the case, the action, the target or
+  the seller it is about).
+- ``ipcoord.intake.control.v1``: listings relayed from credit and case facts relayed from the
+  case writers keep the keys they had.
+- ``ipcoord.intake.casework.v1``: a case command, a fact the matcher decided and a
+  submission's answer under the case id (the partition of ``partition_of(case id)``, that of
+  ipcoord.cases.v1); the clock's ticks and the copies every partition keeps go to each
+  partition by number.
 - ``ipcoord.intake.replies.v1``: a reply under the replica that waits for it (the replica id,
   platform/sending.py).
 - ``ipcoord.cases.v1``: a fact under ``fact_key``: its case id (``case_id_for`` names a
@@ -20,15 +24,19 @@ from typing import TYPE_CHECKING
 from google.protobuf.message import Message
 
 from ipcoord.intake import matching
+
+# Where a case's writer and tables are (the partition of ipcoord.intake.casework.v1 and of
+# ipcoord.cases.v1).
+from ipcoord.platform.ownership import partition_of as partition_of
 from ipcoord.v1 import intake_pb2 as S
 
 if TYPE_CHECKING:
     from ipcoord.platform.codec import Envelope
 
 CLOCK = "clock"
-# The submissions topic has one partition: one writer orders every command, and its replica
-# holds all of intake's tables (lookups elsewhere are forwarded there).
-WRITER_PARTITION = 0
+# The submissions topic has one partition: the matcher orders every filing, and its replica
+# holds the matcher's tables (lookups of them elsewhere are forwarded there).
+MATCHER_PARTITION = 0
 # An IdentifyRespondent whose identifier gives no key (the writer refuses it).
 _UNKEYED_IDENTIFICATION = "identify"
 _CASE_NAMESPACE = uuid.UUID("5b0c3c8e-9f0e-4a57-9d1c-2f1a1f5e0c11")

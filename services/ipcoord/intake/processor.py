@@ -1,7 +1,15 @@
-"""Intake's application service: the platform's single-writer processor
-(platform/processor.py) with intake's logic: which records carry which commands, the rules,
-how a refusal is told on Kafka, the keys of facts, the answers to gRPC callers, and the
-indexes rebuilt from the cases."""
+"""Intake's two writers, each the platform's processor (platform/processor.py) with its logic:
+
+- the **matcher** (one partition: ipcoord.intake.submissions.v1 and intake's control topic)
+  decides what reads across cases: filing or linking a report, identifying a seller, special
+  actions and their enrolments, target enterprises; it keeps each case's summary, applies the
+  listings relayed from credit and the case facts relayed from the case writers, and hands the
+  case facts it decides to the case's writer;
+- the **case writers** (ipcoord.intake.casework.v1, keyed by case id like ipcoord.cases.v1)
+  hold the cases: they run each case's lifecycle and deadlines, apply the facts the matcher
+  decided and publish them, and answer a submission's caller once its case is applied.
+
+docs/intake.md, "Scaling out", says why the line runs there."""
 
 from __future__ import annotations
 
@@ -12,129 +20,268 @@ from google.protobuf.message import Message
 
 from ipcoord.intake.answers import answer
 from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve, indexes
-from ipcoord.intake.keys import fact_key
+from ipcoord.intake.domain.filing import known_submission
+from ipcoord.intake.keys import fact_key, partition_of
 from ipcoord.intake.state import DERIVED_INDEXES, IntakeState
-from ipcoord.intake.state_codecs import CODECS
+from ipcoord.intake.state_codecs import CASEWORK_CODECS, MATCHER_CODECS
+from ipcoord.intake.views import case_view
 from ipcoord.platform import codec
 from ipcoord.platform.errors import DomainError, InvalidInput, Violation
-from ipcoord.platform.journal import Journal
-from ipcoord.platform.processor import REBUILD_SLICE, Processor
-from ipcoord.platform.staged import Stage
+from ipcoord.platform.processor import REBUILD_SLICE
+from ipcoord.platform.topics import INTAKE_CASEWORK
 from ipcoord.v1 import credit_pb2, intake_pb2
 
+S = intake_pb2
 SERVICE = "intake"
 # Listings from credit, relayed onto intake's control topic (they decide fast-track).
 RELAYED = (credit_pb2.SeriousDishonestyListed, credit_pb2.ListingRemoved)
-# Commands only intake itself gives; refused from anyone else's topic.
+# The commands about one case: its writer decides them (the gRPC edge sends them to it; the
+# matcher relays those bureau systems put on the submissions topic).
+CASE_COMMANDS = frozenset(
+    {
+        "accept_case",
+        "reject_case",
+        "assign_case",
+        "start_investigation",
+        "decide_case",
+        "close_case",
+        "transfer_case",
+        "add_evidence",
+    }
+)
+# Commands only intake itself gives (its clock); refused from anyone else's topic.
 SYSTEM_COMMANDS = frozenset({"check_deadlines"})
+# The case writers' facts that change what the matcher keeps of a case (its status: whether a
+# report may still join it and the actions' progress; its handler: the bureaus' case sets):
+# relayed to the matcher's control topic.
+STANDING_FACTS = (
+    S.CaseAccepted,
+    S.CaseRejected,
+    S.CaseAssigned,
+    S.InvestigationStarted,
+    S.CaseDecided,
+    S.CaseClosed,
+    S.CaseTransferred,
+)
+# The case facts the matcher decides: each goes to the case's writer, which applies and
+# publishes it.
+MATCHED_FACTS = (S.CaseFiled, S.ReportLinked, S.CaseFastTracked, S.CaseEnrolled, S.CasesLinked)
+# The facts the matcher publishes itself that every case writer keeps a copy of.
+COPIED_FACTS = (S.RespondentIdentified,)
 
 
-def command_of(env: codec.Envelope, *, system: bool) -> Message | None:
-    """The command inside an envelope; None for a relayed listing. ``system``: the record came
-    from intake's own control topic, the only place its clock and relayed listings may come
-    from (a bureau system could otherwise escalate every watched case by sending a tick)."""
+def intake_command(env: codec.Envelope) -> tuple[str, Message] | None:
+    """(which command, the command) of an IntakeCommand envelope; None for another body."""
     body = codec.body_of(env)
-    if isinstance(body, intake_pb2.IntakeCommand):
-        which = body.WhichOneof("command")
-        if which is None:
-            raise codec.InvalidEnvelope("IntakeCommand has no command set", "ValidationError")
-        if (which in SYSTEM_COMMANDS) != system:
-            raise _misplaced(env, system)
-        return getattr(body, which)
-    if isinstance(body, intake_pb2.ReportSubmitted) and not system:
-        return body
-    if isinstance(body, RELAYED) and system:
+    if not isinstance(body, S.IntakeCommand):
         return None
-    raise _misplaced(env, system)
+    which = body.WhichOneof("command")
+    if which is None:
+        raise codec.InvalidEnvelope("IntakeCommand has no command set", "ValidationError")
+    return which, getattr(body, which)
 
 
-def _misplaced(env: codec.Envelope, system: bool) -> codec.InvalidEnvelope:
-    if system:
-        return codec.InvalidEnvelope(
-            f"{env.event_type} does not belong on intake's control topic", "UnexpectedEventType"
-        )
+def is_case_command(env: codec.Envelope) -> bool:
+    """Whether a record of the submissions topic is a case's command (relayed to its writer)."""
+    command = intake_command(env)
+    return command is not None and command[0] in CASE_COMMANDS
+
+
+def _refused_here(env: codec.Envelope, where: str, code: str) -> codec.InvalidEnvelope:
+    return codec.InvalidEnvelope(f"{env.event_type} does not belong on {where}", code)
+
+
+def _forbidden(env: codec.Envelope) -> codec.InvalidEnvelope:
     return codec.InvalidEnvelope(
-        f"{env.event_type} comes only from the intake service itself (its clock, or the "
-        f"listings it relays from credit); it is refused from the submissions topic "
-        f"(declared producer {env.producer_bureau!r})",
+        f"{env.event_type} comes only from the intake service itself (its clock, the listings "
+        f"it relays from credit, its own case writers); it is refused from the submissions "
+        f"topic (declared producer {env.producer_bureau!r})",
         "ForbiddenSystemCommand",
     )
 
 
-class IntakeLogic:
+def _rejection(env: codec.Envelope, body: Message, error: DomainError) -> Message:
+    if isinstance(body, S.ReportSubmitted):
+        # Invalid, or a different report under a reference already used: the bureau reads
+        # why from the rejection keyed by its own reference.
+        violations = (
+            error.violations
+            if isinstance(error, InvalidInput)
+            else [Violation("external_ref", error.reason)]
+        )
+        return S.SubmissionRejected(
+            submitting_bureau=env.producer_bureau,
+            external_ref=body.external_ref,
+            submission_event_id=env.event_id,
+            code=error.code,
+            violations=[
+                S.FieldViolation(field=v.field, description=v.description) for v in violations
+            ],
+        )
+    return S.CaseCommandRejected(
+        subject_id=getattr(body, "case_id", "") or getattr(body, "action_id", ""),
+        command=type(body).__name__,
+        reason=error.reason,
+        code=error.code,
+        actor_bureau=env.producer_bureau,
+    )
+
+
+def _command(body: Message, env: codec.Envelope) -> Command:
+    return Command(body, env.producer_bureau, env.event_id, codec.occurred_at(env))
+
+
+def _meta(env: codec.Envelope) -> Meta:
+    # The bureau is the one that gave the command (facts keep their producer's name).
+    return Meta(env.event_id, codec.occurred_at(env), env.producer_bureau)
+
+
+def _rebuilding(state: IntakeState, tables: Callable) -> Iterator[int]:
+    view = dataclasses.replace(
+        state, cases=tables("cases"), **{name: tables(name) for name in DERIVED_INDEXES}
+    )
+    return indexes.rebuilding(view, REBUILD_SLICE)
+
+
+class MatcherLogic:
     service = SERVICE
     facts_topic = "cases"
-    codecs = CODECS
+    codecs = MATCHER_CODECS
 
     def __init__(self, rules: Rules) -> None:
         self._rules = rules
 
     def command_of(self, env: codec.Envelope, *, system: bool) -> Message | None:
-        return command_of(env, system=system)
+        """``system``: the record came from intake's control topic, the only place relayed
+        listings and case facts may come from (a bureau system could otherwise reopen a
+        closed case to the matcher by sending a fact)."""
+        body = codec.body_of(env)
+        if system:
+            if isinstance(body, RELAYED + STANDING_FACTS):
+                return None  # applied as it is
+            raise _refused_here(env, "intake's control topic", "UnexpectedEventType")
+        if isinstance(body, S.ReportSubmitted):
+            return body
+        command = intake_command(env)
+        if command is None or command[0] in SYSTEM_COMMANDS:
+            raise _forbidden(env)
+        if command[0] in CASE_COMMANDS:  # relayed to the case's writer before it gets here
+            raise _refused_here(env, "the matcher", "UnexpectedEventType")
+        return command[1]
 
     def decide(self, body: Message, env: codec.Envelope, state: IntakeState) -> list[Message]:
-        command = Command(body, env.producer_bureau, env.event_id, codec.occurred_at(env))
-        return decide(command, state, self._rules)
+        command = _command(body, env)
+        events = decide(command, state, self._rules)
+        partitions = _partitions_reached(events)
+        if not events and isinstance(body, S.ReportSubmitted):
+            # A duplicate: answered once the first submission's case is applied.
+            first = known_submission(state, command.actor, body) or ""
+            partitions = {partition_of(first, INTAKE_CASEWORK.partitions)}
+        return events + _barriers(env.event_id, partitions)
 
     def evolve(self, state: IntakeState, event: Message, env: codec.Envelope) -> None:
-        # The bureau is the one that gave the command (facts keep their producer's name).
-        evolve(state, event, Meta(env.event_id, codec.occurred_at(env), env.producer_bureau))
+        if not isinstance(event, S.CaseWork):
+            evolve(state, event, _meta(env))
 
     def fact_key(self, event: Message, cause: codec.Envelope) -> str:
+        if isinstance(event, S.CaseWork):
+            return cause.subject_key  # a barrier: sent to its partition by number
         return fact_key(event, cause)
+
+    def carries_reply(self, fact: codec.Envelope) -> bool:
+        return fact.HasField("case_work")
 
     def answer(
         self, env: codec.Envelope, facts: list[codec.Envelope], state: IntakeState
     ) -> Message | None:
-        return answer(command_of(env, system=False), env.producer_bureau, facts, state)
+        body = codec.body_of(env)
+        command = body if isinstance(body, S.ReportSubmitted) else intake_command(env)[1]
+        return answer(command, env.producer_bureau, facts, state)
 
     def rebuild_indexes(self, state: IntakeState, tables: Callable) -> Iterator[int]:
-        view = dataclasses.replace(
-            state, cases=tables("cases"), **{name: tables(name) for name in DERIVED_INDEXES}
-        )
-        return indexes.rebuilding(view, REBUILD_SLICE)
+        return _rebuilding(state, tables)
 
     def rejection(self, env: codec.Envelope, body: Message, error: DomainError) -> Message:
-        if isinstance(body, intake_pb2.ReportSubmitted):
-            # Invalid, or a different report under a reference already used: the bureau reads
-            # why from the rejection keyed by its own reference.
-            violations = (
-                error.violations
-                if isinstance(error, InvalidInput)
-                else [Violation("external_ref", error.reason)]
+        return _rejection(env, body, error)
+
+
+def _partitions_reached(events: list[Message]) -> set[int]:
+    """The case partitions the matcher's facts go to (a copy goes to every one)."""
+    reached: set[int] = set()
+    for event in events:
+        if isinstance(event, COPIED_FACTS):
+            return set(range(INTAKE_CASEWORK.partitions))
+        if isinstance(event, MATCHED_FACTS):
+            reached.add(partition_of(event.case_id, INTAKE_CASEWORK.partitions))
+    return reached
+
+
+def _barriers(command_event_id: str, partitions: set[int]) -> list[Message]:
+    """A part of the caller's reply for each partition reached, sent after the facts."""
+    parts = 1 + len(partitions)
+    return [
+        S.CaseWork(
+            barrier=S.ReplyBarrier(
+                command_event_id=command_event_id, partition=p, part=n, parts=parts
             )
-            return intake_pb2.SubmissionRejected(
-                submitting_bureau=env.producer_bureau,
-                external_ref=body.external_ref,
-                submission_event_id=env.event_id,
-                code=error.code,
-                violations=[
-                    intake_pb2.FieldViolation(field=v.field, description=v.description)
-                    for v in violations
-                ],
-            )
-        return intake_pb2.CaseCommandRejected(
-            subject_id=getattr(body, "case_id", "") or getattr(body, "action_id", ""),
-            command=type(body).__name__,
-            reason=error.reason,
-            code=error.code,
-            actor_bureau=env.producer_bureau,
         )
+        for n, p in enumerate(sorted(partitions), start=1)
+    ]
 
 
-class IntakeProcessor(Processor):
-    """Handles one decoded command of intake (platform/processor.py says how)."""
+class CaseLogic:
+    service = SERVICE
+    facts_topic = "cases"
+    codecs = CASEWORK_CODECS
 
-    def __init__(
-        self,
-        state: IntakeState,
-        stage: Stage,
-        journal: Journal,
-        rules: Rules,
-        publish,
-        send_reply,
-        fail_stop: Callable[[BaseException], None],
-    ) -> None:
-        super().__init__(
-            state, stage, journal, IntakeLogic(rules), publish, send_reply, fail_stop=fail_stop
-        )
+    def __init__(self, rules: Rules) -> None:
+        self._rules = rules
+
+    def command_of(self, env: codec.Envelope, *, system: bool) -> Message | None:
+        body = codec.body_of(env)
+        if isinstance(body, S.CaseWork):
+            # A copy is applied as it is (evolve opens it); a fact or a barrier is decided.
+            return None if body.WhichOneof("work") == "copy" else body
+        command = intake_command(env)
+        if command is None or command[0] not in CASE_COMMANDS | SYSTEM_COMMANDS:
+            raise _refused_here(env, "intake's case writers' topic", "UnexpectedEventType")
+        return command[1]
+
+    def decide(self, body: Message, env: codec.Envelope, state: IntakeState) -> list:
+        if isinstance(body, S.CaseWork):
+            if body.WhichOneof("work") == "fact":
+                return [codec.decode(body.fact)]  # published as the matcher made it
+            return []  # a barrier: what precedes it is applied
+        return decide(_command(body, env), state, self._rules)
+
+    def evolve(self, state: IntakeState, event: Message, env: codec.Envelope) -> None:
+        if isinstance(event, S.CaseWork):
+            copied = codec.decode(event.copy)
+            evolve(state, codec.body_of(copied), _meta(copied))
+        else:
+            evolve(state, event, _meta(env))
+
+    def fact_key(self, event: Message, cause: codec.Envelope) -> str:
+        return fact_key(event, cause)
+
+    def reply_part(self, env: codec.Envelope) -> tuple[str, int, int] | None:
+        """A barrier's acknowledgement: a part of the reply to the matcher's command."""
+        if env.HasField("case_work") and env.case_work.HasField("barrier"):
+            barrier = env.case_work.barrier
+            return barrier.command_event_id, barrier.part, barrier.parts
+        return None
+
+    def answer(
+        self, env: codec.Envelope, facts: list[codec.Envelope], state: IntakeState
+    ) -> Message | None:
+        command = intake_command(env)
+        if command is None or command[0] in SYSTEM_COMMANDS:
+            return None  # a barrier, a tick
+        # What the matcher alone knows (links, enrolments) the gRPC edge adds (api.py).
+        return case_view(state.cases[command[1].case_id], state, with_related=False)
+
+    def rebuild_indexes(self, state: IntakeState, tables: Callable) -> Iterator[int]:
+        return _rebuilding(state, tables)
+
+    def rejection(self, env: codec.Envelope, body: Message, error: DomainError) -> Message:
+        return _rejection(env, body, error)

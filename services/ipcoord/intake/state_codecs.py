@@ -1,10 +1,13 @@
 """What each of intake's tables stores: its value in the domain (state.py, caseset.py) <-> the
 protobuf message declared for it in protos/ipcoord/v1/intake_state.proto.
 
-CODECS, by table (a field of IntakeState but the DERIVED_INDEXES, which are never stored), is
-what main.py registers as each Faust table's serializer and what the processor journals a
-command's table writes with. (intake_state.proto still declares the case-set and progress-count
-records those indexes were stored as until 2026-11-26; nothing reads them.)"""
+Intake has two writers, each with its own tables (docs/intake.md, "Scaling out"):
+MATCHER_CODECS and CASEWORK_CODECS, by field of IntakeState, are what main.py registers as
+each Faust table's serializer and what each processor journals a command's table writes with.
+The matcher's ``cases`` hold each case's summary (what filing, enrolment and the indexes read);
+the case writers' hold the whole case. CODECS is every field's codec with the whole case (a
+state rebuilt from the log, tests). (intake_state.proto still declares the case-set and
+progress-count records those indexes were stored as until 2026-11-26; nothing reads them.)"""
 
 from __future__ import annotations
 
@@ -75,6 +78,24 @@ def _case(r: R.CaseRecord) -> Case:
         fast_track_center=r.fast_track_center,
         deadlines=_times_by_name(r.deadlines),
         overdue=list(r.overdue),
+    )
+
+
+def _summary_record(case: Case) -> R.CaseRecord:
+    """What the matcher keeps of a case: its standing, its keys, its links and enrolments (a
+    few hundred bytes; the report, history and evidence stay with the case's writer)."""
+    return R.CaseRecord(
+        case_id=case.case_id,
+        status=case.status,
+        submitting_bureau=case.submitting_bureau,
+        handling_bureau=case.handling_bureau,
+        filed_at=timestamp(case.filed_at),
+        match_keys=case.match_keys,
+        action_ids=case.action_ids,
+        links=[
+            R.CaseLinkRecord(case_id=k.case_id, basis=k.basis, match_key=k.match_key)
+            for k in case.links
+        ],
     )
 
 
@@ -158,4 +179,18 @@ CODECS: dict[str, TableCodec] = {
         lambda ids: R.ListingsRecord(listing_ids=ids),
         lambda r: list(r.listing_ids),
     ),
+}
+
+SUMMARY_CODEC = TableCodec(R.CaseRecord, _summary_record, _case)
+MATCHER_CODECS: dict[str, TableCodec] = {
+    "cases": SUMMARY_CODEC,
+    **{
+        name: CODECS[name] for name in ("submissions", "identities", "actions", "targets", "listed")
+    },
+}
+# The case writers' Faust tables are "casework-<field>" (the matcher's keep the field's name,
+# which intake's single writer gave them before the scale-out).
+CASEWORK_TABLE_PREFIX = "casework-"
+CASEWORK_CODECS: dict[str, TableCodec] = {
+    name: CODECS[name] for name in ("cases", "submissions", "identities", "watched")
 }

@@ -13,7 +13,11 @@ from ipcoord.v1 import intake_pb2
 RELATED_SHOWN = 100
 
 
-def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> intake_pb2.CaseView:
+def case_view(
+    case: Case, state: IntakeState, *, with_history: bool = True, with_related: bool = True
+) -> intake_pb2.CaseView:
+    """``with_related``: the cases sharing a source key too (a case writer leaves them to the
+    matcher, which holds the match index over every case: api.py adds its description)."""
     view = intake_pb2.CaseView(
         case_id=case.case_id,
         status=case.status,
@@ -38,7 +42,7 @@ def case_view(case: Case, state: IntakeState, *, with_history: bool = True) -> i
     view.participating_bureaus.extend(participants)
     for name, due in sorted(case.deadlines.items()):
         view.deadlines.add(name=name, due_at=timestamp(due))
-    for link in related_cases(case, state):
+    for link in related_cases(case, state) if with_related else case.links:
         view.links.add(case_id=link.case_id, basis=link.basis, match_key=link.match_key)
     if with_history:
         for h in case.history:
@@ -72,3 +76,13 @@ def related_cases(case: Case, state: IntakeState) -> list[Link]:
                 shared += 1
                 out.append(Link(other, matching.basis_of(key), key))
     return out
+
+
+def described(view: intake_pb2.CaseView, description: intake_pb2.CaseDescription) -> None:
+    """A case writer's view with what the matcher knows of the case: its links and related
+    cases, its special actions and their members."""
+    for name in ("links", "action_ids", "participating_bureaus"):
+        view.ClearField(name)
+    view.links.extend(description.links)
+    view.action_ids.extend(description.action_ids)
+    view.participating_bureaus.extend(description.participating_bureaus)

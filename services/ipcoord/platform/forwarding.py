@@ -308,12 +308,18 @@ class ReplicaRouting:
         self.router = self.router_of(ownership, ready, partitions=partitions)
 
     def router_of(
-        self, ownership: PartitionOwnership, ready: Callable[[int], bool], *, partitions: int
+        self,
+        ownership: PartitionOwnership,
+        ready: Callable[[int], bool],
+        *,
+        partitions: int,
+        grpc_service: ServiceDescriptor | None = None,
     ) -> LookupRouter:
         """A router for lookups of another partitioned state of the same service (its own
-        topic's ownership), over the same channels."""
+        topic's ownership), over the same channels; ``grpc_service``: the service its lookups
+        are methods of, when not the service's main one (lookups between its replicas)."""
         router = LookupRouter(
-            self._grpc_service,
+            grpc_service or self._grpc_service,
             ownership,
             ready,
             self._identity,

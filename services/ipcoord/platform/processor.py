@@ -11,7 +11,7 @@ import gc
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from google.protobuf.message import Message
@@ -242,7 +242,7 @@ class Processor:
                 )
             error = from_refusal(record.refused) if record.HasField("refused") else None
             facts = list(record.facts)
-            acks = await self._send(facts, traceparent)
+            acks = await self._send(facts, traceparent, reply_to)
             self._reply_when_acked(reply_to, env, facts, error, acks)
             self.commands_handled += 1
             return
@@ -270,7 +270,7 @@ class Processor:
             self._stage.discard()
             raise
         self._stage.apply(writes)
-        acks = await self._send(facts, traceparent)
+        acks = await self._send(facts, traceparent, reply_to)
         self._reply_when_acked(reply_to, env, facts, error, acks)
         self.commands_handled += 1
 
@@ -301,10 +301,15 @@ class Processor:
             events, error = logic.decide(body, env, self.state), None
         except DomainError as refusal:
             events, error = [logic.rejection(env, body, refusal)], refusal
-        facts = [self._wrap(event, env, position) for position, event in enumerate(events)]
+        # A fact decided elsewhere comes as its envelope (intake's case writers publish the
+        # matcher's facts as it made them); every other is wrapped here.
+        facts = [
+            event if isinstance(event, codec.Envelope) else self._wrap(event, env, position)
+            for position, event in enumerate(events)
+        ]
         if error is None:
-            for out, event in zip(facts, events, strict=True):
-                logic.evolve(self.state, event, out)
+            for out in facts:
+                logic.evolve(self.state, codec.body_of(out), out)
         return facts, error
 
     def _wrap(self, event: Message, cause: codec.Envelope, position: int) -> codec.Envelope:
@@ -319,12 +324,23 @@ class Processor:
             event_id=derived_event_id(cause.event_id, position),
         )
 
+    def _carriers(self, facts: list[codec.Envelope]) -> int:
+        """How many of the facts carry a part of the caller's reply on to another writer,
+        which sends it once it has applied what precedes (intake's matcher hands case facts to
+        the case writers); the caller is answered when every part came."""
+        carries = getattr(self._logic, "carries_reply", None)
+        return sum(map(carries, facts)) if carries is not None else 0
+
     async def _send(
-        self, facts: Iterable[codec.Envelope], traceparent: str | None
+        self, facts: list[codec.Envelope], traceparent: str | None, reply_to: str | None = None
     ) -> list[asyncio.Future]:
         acks = []
+        carries = getattr(self._logic, "carries_reply", lambda fact: False)
         for out in facts:
-            ack = await self._publish(out.subject_key, out, traceparent)
+            if reply_to and carries(out):
+                ack = await self._publish(out.subject_key, out, traceparent, reply_to=reply_to)
+            else:
+                ack = await self._publish(out.subject_key, out, traceparent)
             # Faust flushes the producer before it commits the command's offset, so the facts
             # are durable before the command counts as done. A fact the broker refused for good
             # ends the process uncommitted (platform.failstop): the command is redelivered and
@@ -349,6 +365,12 @@ class Processor:
         if not reply_to:
             return
         reply = CommandReply(command_event_id=env.event_id, facts=facts)
+        part_of = getattr(self._logic, "reply_part", None)
+        barrier = part_of(env) if part_of is not None else None
+        if barrier is not None:  # a part of another writer's reply (_carriers)
+            reply.command_event_id, reply.part, reply.parts = barrier
+        elif parts := self._carriers(facts):
+            reply.parts = 1 + parts
         if error is not None:
             reply.refusal.CopyFrom(to_refusal(error))
         else:

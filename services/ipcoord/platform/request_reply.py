@@ -8,7 +8,11 @@ Every replica reads every partition of the replies topic (no consumer group: a r
 one replica, not for whoever is assigned a partition) and keeps the ones addressed to it.
 
 The writer never waits for a reply to be read: a caller whose replica died takes its answer
-from the log (the facts carry the command's event id as ``causation_id``)."""
+from the log (the facts carry the command's event id as ``causation_id``).
+
+A writer whose facts other writers apply (intake's matcher: the case writers apply the case
+facts it decides) replies in parts: its own answer, and one acknowledgement from each writer
+once it has applied them; the caller is answered when all came, so it reads what it wrote."""
 
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ class ReplyInbox:
         self._topic = full_name(spec, settings.topic_prefix)
         self._partitions = spec.partitions
         self._waiting: dict[str, asyncio.Future[CommandReply]] = {}
+        self._parts: dict[str, dict[int, CommandReply]] = {}  # of replies in parts
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
@@ -98,6 +103,7 @@ class ReplyInbox:
             ) from exc
         finally:
             self._waiting.pop(command.event_id, None)
+            self._parts.pop(command.event_id, None)
 
     async def _read(self) -> None:
         assert self._consumer is not None
@@ -110,8 +116,17 @@ class ReplyInbox:
                 log.warning("undecodable reply", extra={"offset": record.offset})
                 continue
             future = self._waiting.get(reply.command_event_id)
-            if future is not None and not future.done():
+            if future is None or future.done():
+                continue
+            if reply.parts <= 1:
                 future.set_result(reply)
+                continue
+            # A reply in parts: answered once every part came (a part repeated after a
+            # redelivery counts once); part 0 is the writer's answer.
+            parts = self._parts.setdefault(reply.command_event_id, {})
+            parts[reply.part] = reply
+            if len(parts) == reply.parts and 0 in parts:
+                future.set_result(parts[0])
 
 
 async def answered_by_writer(

@@ -121,16 +121,20 @@ def staged_state(
     derived: tuple[str, ...],
     cache_entries: int,
     in_memory: bool,
+    unused: tuple[str, ...] = (),
 ):
     """A service's state as its processor writes it: each stored table (``table(name)``)
-    behind a read cache and the stage, each derived index a plain dict behind the stage. Over
-    the memory store, which keeps objects rather than bytes, the cache detaches values with
-    the table's codec (read_cache.py)."""
+    behind a read cache and the stage, each derived index a plain dict behind the stage, and
+    each ``unused`` field (one this writer's rules never read: another writer of the service
+    keeps it) a mapping that stays empty. Over the memory store, which keeps objects rather
+    than bytes, the cache detaches values with the table's codec (read_cache.py)."""
     return state_type(
         **{
             f.name: stage.wrap(
                 f.name,
-                {}
+                Discarding()
+                if f.name in unused
+                else {}
                 if f.name in derived
                 else ReadCache(
                     table(f.name),
@@ -141,3 +145,22 @@ def staged_state(
             for f in dataclasses.fields(state_type)
         }
     )
+
+
+class Discarding(MutableMapping):
+    """A field another writer keeps: what is written to it here is dropped."""
+
+    def __getitem__(self, key: Any) -> Any:
+        raise KeyError(key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def __delitem__(self, key: Any) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0

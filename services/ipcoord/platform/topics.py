@@ -48,24 +48,25 @@ INTAKE_SUBMISSIONS = TopicSpec(
     value="ipcoord.v1.Envelope (ReportSubmitted | IntakeCommand)",
     producers=(Service.BUREAU_SYSTEMS, Service.INTAKE),
     consumers=(Service.INTAKE,),
-    # One partition: intake decides in one total order, because source tracing and automatic
-    # enrolment match each report against every open case (see docs/intake.md).
+    # One partition: intake's matcher decides filing in one total order, because source
+    # tracing matches each report against every open case (docs/intake.md, "Scaling out").
     retention_ms=30 * _DAY_MS,
     description="Reports and case commands handed in by bureau systems and monitoring feeds.",
 )
 INTAKE_CONTROL = TopicSpec(
     name="ipcoord.intake.control.v1",
     partitions=1,
-    key="'clock' for deadline ticks; USCC for relayed listings",
-    value="ipcoord.v1.Envelope (IntakeCommand.check_deadlines | relayed credit listings)",
+    key="USCC for relayed listings; case id for relayed case facts",
+    value="ipcoord.v1.Envelope (relayed credit listings | case facts of intake's case writers)",
     producers=(Service.INTAKE,),
     consumers=(Service.INTAKE,),
-    # Commands only intake gives itself: its clock's ticks and the listings it relays from
-    # credit into its own order. Kept off the submissions topic, which every bureau system
-    # writes to, so that no bureau can drive the clock; ACLs grant it to intake alone.
-    # One partition, like the submissions topic: the same writer owns both.
+    # What only intake tells its matcher: the listings it relays from credit (they decide
+    # fast-track at filing) and the case writers' facts that change a case's standing (its
+    # status and handler: whether a report may still join it, the actions' progress). Kept off
+    # the submissions topic, which every bureau system writes to; ACLs grant it to intake
+    # alone. One partition, like the submissions topic: the matcher owns both.
     retention_ms=7 * _DAY_MS,
-    description="Intake's own commands: deadline ticks and relayed listings.",
+    description="Intake's own input to its matcher: relayed listings and case standings.",
 )
 INTAKE_REPLIES = TopicSpec(
     name="ipcoord.intake.replies.v1",
@@ -78,6 +79,20 @@ INTAKE_REPLIES = TopicSpec(
     # request_reply.py). Read by every replica; useless once the caller has its answer.
     retention_ms=60 * 60 * 1000,
     description="Intake's answers to gRPC commands, per replica.",
+)
+INTAKE_CASEWORK = TopicSpec(
+    name="ipcoord.intake.casework.v1",
+    partitions=6,
+    key="case id ('clock' for deadline ticks, sent to each partition)",
+    value="ipcoord.v1.Envelope (IntakeCommand case commands and ticks | CaseWork)",
+    producers=(Service.INTAKE,),
+    consumers=(Service.INTAKE,),
+    # Intake's case writers: one per case, partitioned like ipcoord.cases.v1. Written by intake
+    # alone: its gRPC edge (the lifecycle commands, callers proven by certificate), its matcher
+    # (the case facts it decided, lifecycle commands bureau systems sent on the submissions
+    # topic, answers to submissions) and each replica's clock (a tick per owned partition).
+    retention_ms=30 * _DAY_MS,
+    description="Work for intake's case writers, per case.",
 )
 CASES = TopicSpec(
     name="ipcoord.cases.v1",
@@ -189,6 +204,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     INTAKE_SUBMISSIONS,
     INTAKE_CONTROL,
     INTAKE_REPLIES,
+    INTAKE_CASEWORK,
     CASES,
     CREDIT,
     CREDIT_COMMANDS,

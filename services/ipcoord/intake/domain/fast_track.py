@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from google.protobuf.message import Message
 
 from ipcoord.intake.domain.shared import Command, Meta, Rules
+from ipcoord.intake.keys import partition_of
 from ipcoord.intake.state import Case, IntakeState
 from ipcoord.intake.validation import check_uscc
 from ipcoord.platform.bureaus import BureauKind
@@ -84,10 +85,15 @@ def _require_center(actor: str, rules: Rules) -> None:
 
 def _check_deadlines(cmd: Command, state: IntakeState, rules: Rules) -> list[Message]:
     # Only the watched cases (fast-tracked, deadline neither met nor escalated) are looked at:
-    # a tick costs what is pending, not what the table holds.
-    now = cmd.body.now.ToDatetime(tzinfo=UTC)
+    # a tick costs what is pending, not what the table holds. ``watched`` holds every
+    # partition this replica owns; a tick checks those of its own partition only (a case is
+    # written in the events of its partition alone).
+    tick: S.CheckDeadlines = cmd.body
+    now = tick.now.ToDatetime(tzinfo=UTC)
     events = []
     for case_id, pending in sorted(state.watched.items()):
+        if tick.partition_count and partition_of(case_id, tick.partition_count) != tick.partition:
+            continue
         case = state.cases.get(case_id)
         for name, due in sorted(pending.items()):
             if due < now and case is not None:

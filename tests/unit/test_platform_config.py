@@ -7,7 +7,7 @@ from ipcoord.platform import codec, kafka_client
 from ipcoord.platform.bureaus import BureauKind, BureauRegistry
 from ipcoord.platform.deadletter import dead_letter
 from ipcoord.platform.settings import ProcessingGuarantee, Settings
-from ipcoord.platform.topics import TOPICS, by_name, full_name
+from ipcoord.platform.topics import CASES, INTAKE_CASEWORK, TOPICS, by_name, full_name
 from ipcoord.v1 import intake_pb2
 from pydantic import ValidationError
 from support.pki import ThrowawayCA
@@ -209,6 +209,7 @@ def test_topic_registry_is_complete_and_unique():
         "ipcoord.intake.submissions.v1",
         "ipcoord.intake.control.v1",
         "ipcoord.intake.replies.v1",
+        "ipcoord.intake.casework.v1",
         "ipcoord.cases.v1",
         "ipcoord.credit.v1",
         "ipcoord.credit.commands.v1",
@@ -314,3 +315,9 @@ def test_replica_id_is_stable_per_data_dir_and_unique_across_them(monkeypatch, t
     assert a != Settings(data_dir=tmp_path / "b").replica_id
     monkeypatch.setenv("IPCOORD_REPLICA_ID", "intake-0")
     assert Settings(data_dir=tmp_path / "a").replica_id == "intake-0"
+
+
+def test_intake_case_writers_are_partitioned_like_the_cases_they_publish():
+    # A case's writer and its facts on ipcoord.cases.v1 are in the same partition number:
+    # the case partitions the matcher reaches are those of its facts' keys.
+    assert INTAKE_CASEWORK.partitions == CASES.partitions

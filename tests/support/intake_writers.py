@@ -1,0 +1,131 @@
+"""Intake's two writers without a broker, composed as main.py composes them: the matcher and
+the case writers, each a processor over tables that outlive it (the local store) with its
+journal on disk, their publishers from stream.py, and the records between them delivered in
+order (the case writers' topic by partition, the control topic). What reaches
+ipcoord.cases.v1 and the replies topic is kept for the test."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from ipcoord.intake.domain import Rules
+from ipcoord.intake.keys import partition_of
+from ipcoord.intake.processor import CaseLogic, MatcherLogic
+from ipcoord.intake.state import DERIVED_INDEXES, IntakeState
+from ipcoord.intake.state_codecs import CASEWORK_CODECS, MATCHER_CODECS
+from ipcoord.intake.stream import case_writer_publisher, matcher_publisher
+from ipcoord.platform import codec
+from ipcoord.platform.bureaus import BureauRegistry
+from ipcoord.platform.journal import Journal, Source
+from ipcoord.platform.processor import Processor
+from ipcoord.platform.read_cache import ReadCache
+from ipcoord.platform.staged import Discarding, Stage
+from ipcoord.platform.topics import INTAKE_CASEWORK
+
+from support.stores import StoredTable
+
+RULES = Rules(bureaus=BureauRegistry.demo())
+SUBMISSIONS = "ipcoord.intake.submissions.v1"
+CONTROL = "ipcoord.intake.control.v1"
+CASEWORK = "ipcoord.intake.casework.v1"
+
+
+def _state(tables: dict, codecs: dict) -> tuple[IntakeState, Stage]:
+    stage = Stage()
+
+    def holder(name: str):
+        if name in DERIVED_INDEXES:
+            return {}  # the replica's own, in memory
+        if name not in codecs:
+            return Discarding()  # the other writer keeps it
+        return ReadCache(StoredTable(name, tables.setdefault(name, {}), codecs), max_entries=100)
+
+    state = IntakeState(
+        **{f.name: stage.wrap(f.name, holder(f.name)) for f in dataclasses.fields(IntakeState)}
+    )
+    return state, stage
+
+
+def _done() -> asyncio.Future:
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+class IntakeWriters:
+    """``tables``: {"matcher": {...}, "casework": {...}}, kept by the test across restarts."""
+
+    def __init__(self, tables: dict, journals: Path, fail_stop=pytest.fail) -> None:
+        self.published: list[codec.Envelope] = []  # ipcoord.cases.v1
+        self.replies: list[tuple[str, object]] = []
+        self._pending: list[tuple[str, int, codec.Envelope, str | None]] = []
+        self._offsets: dict[tuple[str, int], int] = defaultdict(int)
+        matcher_state, matcher_stage = _state(tables.setdefault("matcher", {}), MATCHER_CODECS)
+        case_state, case_stage = _state(tables.setdefault("casework", {}), CASEWORK_CODECS)
+        self.matcher_state, self.state = matcher_state, case_state
+        self.journals = (Journal(journals / "journal"), Journal(journals / "casework-journal"))
+        self.matcher = Processor(
+            matcher_state,
+            matcher_stage,
+            self.journals[0],
+            MatcherLogic(RULES),
+            matcher_publisher(self._publish, self._send(CASEWORK)),
+            self._reply,
+            fail_stop=fail_stop,
+        )
+        self.case_writer = Processor(
+            case_state,
+            case_stage,
+            self.journals[1],
+            CaseLogic(RULES),
+            case_writer_publisher(self._publish, self._send(CONTROL)),
+            self._reply,
+            fail_stop=fail_stop,
+        )
+
+    async def _publish(self, key, env, traceparent=None):
+        self.published.append(env)
+        return _done()
+
+    def _send(self, topic: str):
+        async def send(env, traceparent=None, *, partition=None, reply_to=None):
+            if partition is None:
+                count = INTAKE_CASEWORK.partitions if topic == CASEWORK else 1
+                partition = partition_of(env.subject_key, count)
+            self._pending.append((topic, partition, env, reply_to))
+            return _done()
+
+        return send
+
+    async def _reply(self, replica, reply):
+        self.replies.append((replica, reply))
+
+    async def submit(self, env: codec.Envelope, offset: int, reply_to: str | None = None):
+        """A record of the submissions topic at ``offset``, and all it leads to."""
+        await self.matcher.handle(env, Source(SUBMISSIONS, 0, offset), reply_to=reply_to)
+        await self.deliver()
+
+    async def deliver(self) -> None:
+        """Every record the writers sent each other, in order, until none is left."""
+        while self._pending:
+            topic, partition, env, reply_to = self._pending.pop(0)
+            offset = self._offsets[(topic, partition)]
+            self._offsets[(topic, partition)] += 1
+            source = Source(topic, partition, offset)
+            if topic == CONTROL:
+                await self.matcher.handle(env, source, system=True)
+            else:
+                await self.case_writer.handle(env, source, system=True, reply_to=reply_to)
+        await asyncio.sleep(0.01)  # replies go out once the facts are acknowledged
+
+    def close(self, *, clean: bool) -> None:
+        """Both journals, as the runner closes them (``clean`` False: a kill -9)."""
+        for journal in self.journals:
+            journal.close(clean=clean)
+
+    def facts(self, since: int = 0) -> list[str]:
+        return [e.event_type for e in self.published[since:]]

@@ -1,15 +1,16 @@
 """Two `ipcoord serve intake` replicas in one consumer group: a write through either gRPC
-server is answered, within a second, by the single writer (request-reply over Kafka); every
-lookup on either replica is answered alike, by the writer's replica (forwarded there from the
-other), filtered ListCases page by page included; with either replica stopped, the other
-answers everything, writes included, after the rebalance."""
+server is answered, within a second, by the writer that decides it (request-reply over
+Kafka); every lookup on either replica is answered alike, from the partitions each replica
+holds (the matcher's on one of them, the case partitions shared), filtered ListCases page by
+page included; with either replica stopped, the other answers everything, writes included,
+after the rebalance."""
 
 from __future__ import annotations
 
 import time
 
 import grpc
-from ipcoord.platform.topics import INTAKE_CONTROL
+from ipcoord.platform.topics import INTAKE_CASEWORK
 from ipcoord.v1 import intake_pb2 as S
 from ipcoord.v1 import intake_pb2_grpc
 from support.kafka import records_published
@@ -131,9 +132,10 @@ def _every_lookup(stub, case_id: str) -> tuple:
     )
 
 
-def test_only_the_writers_replica_ticks_the_deadline_clock(settings, tmp_path):
-    """Each clock ticks every 0.5 s; with two replicas, one of them ticks (the writer's), so
-    the control topic gets about 2 ticks a second, not 4."""
+def test_each_replica_ticks_the_case_partitions_it_owns(settings, tmp_path):
+    """Each clock ticks every 0.5 s, once for each case partition its replica owns; with two
+    replicas the six partitions get 2 ticks a second each (12 a second in all), not twice
+    that (each replica ticking every partition)."""
     env = {"IPCOORD_DEADLINE_CHECK_INTERVAL_S": "0.5"}
     replicas = [
         Replica(settings, "intake", tmp_path, name, env=env) for name in ("clock-a", "clock-b")
@@ -141,10 +143,10 @@ def test_only_the_writers_replica_ticks_the_deadline_clock(settings, tmp_path):
     try:
         for replica in replicas:
             replica.wait_serving()
-        before = records_published(settings, INTAKE_CONTROL)
+        before = records_published(settings, INTAKE_CASEWORK)
         time.sleep(6)
-        ticks = records_published(settings, INTAKE_CONTROL) - before
-        assert 6 <= ticks <= 16, ticks  # one clock: 12; both: 24
+        ticks = records_published(settings, INTAKE_CASEWORK) - before
+        assert 36 <= ticks <= 96, ticks  # each its own: 72; both every partition: 144
     finally:
         for replica in replicas:
             replica.stop()

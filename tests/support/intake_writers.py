@@ -117,7 +117,7 @@ class IntakeWriters:
             self._offsets[(topic, partition)] += 1
             source = Source(topic, partition, offset)
             if topic == CONTROL:
-                await self.matcher.handle(env, source, system=True)
+                await self.matcher.handle(env, source, system=True, reply_to=reply_to)
             else:
                 await self.case_writer.handle(env, source, system=True, reply_to=reply_to)
         await asyncio.sleep(0.01)  # replies go out once the facts are acknowledged

@@ -191,12 +191,22 @@ class MatcherLogic:
     def carries_reply(self, fact: codec.Envelope) -> bool:
         return fact.HasField("case_work")
 
+    def reply_part(self, env: codec.Envelope) -> tuple[str, int, int] | None:
+        """A case writer's fact relayed here with its caller's reply address: the second part
+        of the reply to the case's command (its writer's answer is the first), once the
+        matcher applied it (a case command makes one fact that changes the case's standing)."""
+        if isinstance(codec.body_of(env), STANDING_FACTS):
+            return env.causation_id, 1, 2
+        return None
+
     def answer(
         self, env: codec.Envelope, facts: list[codec.Envelope], state: IntakeState
     ) -> Message | None:
         body = codec.body_of(env)
-        command = body if isinstance(body, S.ReportSubmitted) else intake_command(env)[1]
-        return answer(command, env.producer_bureau, facts, state)
+        if isinstance(body, S.ReportSubmitted):
+            return answer(body, env.producer_bureau, facts, state)
+        command = intake_command(env)
+        return answer(command[1], env.producer_bureau, facts, state) if command else None
 
     def rebuild_indexes(self, state: IntakeState, tables: Callable) -> Iterator[int]:
         return _rebuilding(state, tables)
@@ -263,6 +273,10 @@ class CaseLogic:
 
     def fact_key(self, event: Message, cause: codec.Envelope) -> str:
         return fact_key(event, cause)
+
+    def carries_reply(self, fact: codec.Envelope) -> bool:
+        # The matcher applies it too, and acknowledges it to the caller (its reply_part).
+        return isinstance(codec.body_of(fact), STANDING_FACTS)
 
     def reply_part(self, env: codec.Envelope) -> tuple[str, int, int] | None:
         """A barrier's acknowledgement: a part of the reply to the matcher's command."""

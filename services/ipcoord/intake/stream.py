@@ -134,13 +134,18 @@ def matcher_publisher(publish_fact: Publish, send_work: Publish) -> Publish:
 
 def case_writer_publisher(publish_fact: Publish, send_control: Publish) -> Publish:
     """Where a case writer's facts go: on ipcoord.cases.v1, and a fact that changes the case's
-    standing to the matcher as well (it is the same fact: the matcher takes it once)."""
+    standing to the matcher as well (it is the same fact: the matcher takes it once), with
+    the caller's reply address: the caller is answered once the matcher has it too (a lookup
+    of an action's progress reads the matcher's counts)."""
 
-    async def publish(key: str, env: codec.Envelope, traceparent: str | None = None):
+    async def publish(
+        key: str, env: codec.Envelope, traceparent: str | None = None, reply_to: str | None = None
+    ):
         ack = await publish_fact(key, env, traceparent)
         if not isinstance(codec.body_of(env), STANDING_FACTS):
             return ack
-        return asyncio.gather(ack, await send_control(env, traceparent))
+        relayed = await send_control(env, traceparent, reply_to=reply_to)
+        return asyncio.gather(ack, relayed)
 
     return publish
 
@@ -211,7 +216,7 @@ def register_agents(
     async def match_one(env: codec.Envelope, event, *, system: bool) -> None:
         message = event.message
         traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
-        reply_to = None if system else codec.header(event.headers, HEADER_REPLY_TO)
+        reply_to = codec.header(event.headers, HEADER_REPLY_TO)
         if not system and is_case_command(env):
             # The case's writer decides it (the matcher's order adds nothing to it).
             extra = {HEADER_REPLY_TO: reply_to} if reply_to else None

@@ -6,7 +6,8 @@ last one, so start-up and recovery are outside it. CPU is this process's own (th
 the pass-through; the broker and the loaders are other processes).
 
   (a) domain ceiling: decode, decide (validation included), evolve into dicts, encode the
-      facts, in memory; (a') the same through the processor (stage, journal, replies);
+      facts, in memory; (a') the same through intake's two writers (the matcher and the
+      case writers: stages, journals, the records between them, replies);
   (b) intake end to end, `ipcoord serve`'s configuration, rocksdb and memory stores;
   (c) a bare aiokafka consume -> produce pass-through with intake's durability model;
   (d) a bare Faust agent with intake's app options and store: two table writes and one send
@@ -23,24 +24,21 @@ import logging
 import sys
 import tempfile
 import time
-from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ipcoord.intake.domain import Command, Meta, case_id_for, decide, evolve
 from ipcoord.intake.main import build, rules_from
-from ipcoord.intake.processor import IntakeProcessor, command_of
+from ipcoord.intake.processor import MatcherLogic
 from ipcoord.intake.state import IntakeState
 from ipcoord.intake.views import case_view
 from ipcoord.platform import codec
 from ipcoord.platform.errors import DomainError
 from ipcoord.platform.faust_app import create_app, envelope_topic
-from ipcoord.platform.journal import Journal, Source
 from ipcoord.platform.kafka_admin import delete_prefixed, ensure_topics
 from ipcoord.platform.logs import configure_logging
 from ipcoord.platform.settings import Settings
-from ipcoord.platform.staged import Stage
 from ipcoord.platform.topics import CASES, INTAKE_SUBMISSIONS, full_name
 from ipcoord.topology import all_topics
 from ipcoord.v1 import intake_pb2
@@ -49,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from harness import EchoServer, Rate, bench_settings, grpc_load, preload, window  # noqa: E402
 from load import submissions  # noqa: E402
+from support.intake_writers import IntakeWriters  # noqa: E402
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # the commands' time in the domain ceiling
 
@@ -67,7 +66,8 @@ def domain_ceiling(envelopes: list[bytes], settings: Settings) -> Rate:
     c0, t0 = time.process_time(), time.perf_counter()
     for i, raw in enumerate(envelopes):
         env = codec.decode(raw)
-        command = Command(command_of(env, system=False), env.producer_bureau, env.event_id, T0)
+        body = MatcherLogic(rules).command_of(env, system=False)
+        command = Command(body, env.producer_bureau, env.event_id, T0)
         try:
             facts = decide(command, state, rules)
         except DomainError:
@@ -80,31 +80,14 @@ def domain_ceiling(envelopes: list[bytes], settings: Settings) -> Rate:
 
 
 async def processor_in_memory(envelopes: list[bytes], settings: Settings) -> Rate:
-    stage = Stage()
-    state = IntakeState(**{f.name: stage.wrap(f.name, {}) for f in fields(IntakeState)})
-
-    async def publish(key, env, traceparent=None):
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    async def reply(replica, message):
-        return None
-
-    processor = IntakeProcessor(
-        state,
-        stage,
-        Journal(None),
-        rules_from(settings),
-        publish,
-        reply,
-        fail_stop=print,
-    )
+    # Both writers, as main.py composes them, over dicts; the records between them are
+    # handed over in memory (tests/support/intake_writers.py).
+    writers = IntakeWriters({}, None, fail_stop=print)
     c0, t0 = time.process_time(), time.perf_counter()
     for offset, raw in enumerate(envelopes):
-        await processor.handle(codec.decode(raw), Source("s", 0, offset))
+        await writers.submit(codec.decode(raw), offset)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return Rate("(a') processor in memory", len(envelopes) / elapsed, cpu / len(envelopes) * 1e6)
+    return Rate("(a') writers in memory", len(envelopes) / elapsed, cpu / len(envelopes) * 1e6)
 
 
 async def intake_end_to_end(store: str, count: int, data: Path, keep=False):
@@ -113,7 +96,10 @@ async def intake_end_to_end(store: str, count: int, data: Path, keep=False):
     _preload(settings, count)
     service = await build(settings, tick_interval_s=3600)
     await service.handle.start()
-    rate = await window(f"(b) intake, {store}", lambda: service.processor.commands_handled, count)
+    # Done when each submission's case fact is applied by its case writer (one each: filed,
+    # or a report linked into a case).
+    done = lambda: service.case_writer.commands_handled  # noqa: E731
+    rate = await window(f"(b) intake, {store}", done, count)
     if keep:
         return rate, service, settings
     await service.handle.stop()
@@ -222,10 +208,11 @@ async def lookups(service, settings: Settings, count: int, seconds: float, worke
 
 async def _rebuild_seconds(service) -> float:
     """What an assignment costs the rocksdb service: the derived indexes rebuilt from every
-    case (a cold read cache, as after a rebalance)."""
-    service.processor.tables_changed()
+    case (a cold read cache, as after a rebalance), the matcher's and the case writers'."""
     started = time.perf_counter()
-    await service.processor.ensure_indexes()
+    for writer in (service.matcher, service.case_writer):
+        writer.tables_changed()
+        await writer.ensure_indexes()
     return time.perf_counter() - started
 
 

@@ -4,9 +4,10 @@ For each worker count: COUNT submissions (bench/load.py, every 5th linked) are p
 ipcoord.intake.submissions.v1 by another process before any worker starts; then that many
 `ipcoord serve intake` processes (the production runner, rocksdb store, one consumer group)
 start together and work through them. The window runs from 10 % done, with every worker
-serving (the group settled), to the last submission; done is the sum of the workers'
-`ipcoord_events_consumed_total` on the submissions topic (their /metrics). Each worker's CPU
-in the window (/proc) says where the work went.
+serving (the group settled), to the last submission's case applied; done is the sum of the
+workers' `ipcoord_events_consumed_total` on the case writers' topic (their /metrics: each
+submission of this load becomes one record there, its case filed or a report linked into
+it). Each worker's CPU in the window (/proc) says where the work went.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ipcoord.topology import all_topics  # noqa: E402
 from support.serving import Replica, free_port, serving  # noqa: E402
 
 _CONSUMED = re.compile(
-    r'^ipcoord_events_consumed_total\{[^}]*topic="[^"]*intake\.submissions[^"]*"[^}]*\} (\S+)$',
+    r'^ipcoord_events_consumed_total\{[^}]*topic="[^"]*intake\.casework[^"]*"[^}]*\} (\S+)$',
     re.MULTILINE,
 )
 

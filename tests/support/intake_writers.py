@@ -57,9 +57,11 @@ def _done() -> asyncio.Future:
 
 
 class IntakeWriters:
-    """``tables``: {"matcher": {...}, "casework": {...}}, kept by the test across restarts."""
+    """``tables``: {"matcher": {...}, "casework": {...}}, kept by the test across restarts;
+    ``journals``: their directory (None: in memory)."""
 
-    def __init__(self, tables: dict, journals: Path, fail_stop=pytest.fail) -> None:
+    def __init__(self, tables: dict, journals: Path | None, fail_stop=pytest.fail) -> None:
+        self.tables = tables
         self.published: list[codec.Envelope] = []  # ipcoord.cases.v1
         self.replies: list[tuple[str, object]] = []
         self._pending: list[tuple[str, int, codec.Envelope, str | None]] = []
@@ -67,7 +69,10 @@ class IntakeWriters:
         matcher_state, matcher_stage = _state(tables.setdefault("matcher", {}), MATCHER_CODECS)
         case_state, case_stage = _state(tables.setdefault("casework", {}), CASEWORK_CODECS)
         self.matcher_state, self.state = matcher_state, case_state
-        self.journals = (Journal(journals / "journal"), Journal(journals / "casework-journal"))
+        self.journals = (  # None: in memory (benchmarks)
+            Journal(journals and journals / "journal"),
+            Journal(journals and journals / "casework-journal"),
+        )
         self.matcher = Processor(
             matcher_state,
             matcher_stage,
@@ -107,6 +112,14 @@ class IntakeWriters:
     async def submit(self, env: codec.Envelope, offset: int, reply_to: str | None = None):
         """A record of the submissions topic at ``offset``, and all it leads to."""
         await self.matcher.handle(env, Source(SUBMISSIONS, 0, offset), reply_to=reply_to)
+        await self.deliver()
+
+    async def to_case_writers(
+        self, env: codec.Envelope, *, partition: int | None = None, reply_to: str | None = None
+    ) -> None:
+        """A record of the case writers' topic (what the gRPC edge or a clock sends), and all
+        it leads to."""
+        await self._send(CASEWORK)(env, partition=partition, reply_to=reply_to)
         await self.deliver()
 
     async def deliver(self) -> None:

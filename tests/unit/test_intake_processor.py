@@ -43,6 +43,7 @@ async def test_a_redelivered_command_publishes_its_recorded_facts_again_and_chan
     service = Service({}, tmp_path / "replica")
     first = _submission("P-1", 1)
     await service.handle(first, 0)
+
     def tables():
         return [
             {name: dict(table) for name, table in vars(state).items()}

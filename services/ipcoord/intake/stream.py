@@ -105,6 +105,12 @@ def case_work(work: intake_pb2.CaseWork, fact: codec.Envelope, n: int = 0) -> co
     )
 
 
+def _done() -> asyncio.Future:
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
 def matcher_publisher(publish_fact: Publish, send_work: Publish) -> Publish:
     """Where the matcher's facts go: a case fact to the case's writer (which applies it, then
     publishes it as it is); an identification on ipcoord.cases.v1 and a copy to every case
@@ -116,6 +122,8 @@ def matcher_publisher(publish_fact: Publish, send_work: Publish) -> Publish:
     ):
         body = codec.body_of(env)
         if isinstance(body, intake_pb2.CaseWork):  # a part of the caller's reply
+            if not reply_to:
+                return _done()  # no caller waits (a bureau system's record on Kafka)
             partition = body.barrier.partition
             return await send_work(env, traceparent, partition=partition, reply_to=reply_to)
         if isinstance(body, MATCHED_FACTS):

@@ -23,7 +23,7 @@ async def test_a_published_report_is_a_case_the_stubs_read(settings, intake):
         with pytest.raises(ValueError, match="external_ref"):
             log.submit(S.ReportSubmitted())
     assert event_id
-    filed = await eventually(lambda: intake.state.submissions.get("ipb-sz/CL-1"))
+    filed = await eventually(lambda: intake.matcher_state.submissions.get("ipb-sz/CL-1"))
     address = f"127.0.0.1:{intake.grpc_port}"
     with Services(intake=address, dev_bureau="ipb-sz") as services:
         case = await asyncio.to_thread(

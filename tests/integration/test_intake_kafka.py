@@ -232,7 +232,7 @@ async def test_state_rebuilt_from_the_log_equals_live_state(settings, intake, as
                 report=report(f"RB-{i}", respondent_uscc=uscc(50 + i % 3), seller=f"sel-{i}")
             )
         )
-    first = intake.state.submissions["ipb-sz/RB-0"].case_id
+    first = intake.matcher_state.submissions["ipb-sz/RB-0"].case_id
     await ipb.AcceptCase(S.AcceptCase(case_id=first))
     await ipb.IdentifyRespondent(
         S.IdentifyRespondent(

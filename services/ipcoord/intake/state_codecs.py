@@ -191,6 +191,8 @@ MATCHER_CODECS: dict[str, TableCodec] = {
 # The case writers' Faust tables are "casework-<field>" (the matcher's keep the field's name,
 # which intake's single writer gave them before the scale-out).
 CASEWORK_TABLE_PREFIX = "casework-"
+# No references: the matcher keeps them (a case writer takes each fact once, by the journal of
+# its record's event id; a replay rebuilds the references with the rest of the state).
 CASEWORK_CODECS: dict[str, TableCodec] = {
-    name: CODECS[name] for name in ("cases", "submissions", "identities", "watched")
+    name: CODECS[name] for name in ("cases", "identities", "watched")
 }

@@ -57,6 +57,7 @@ def create_app(service: str, settings: Settings, **overrides: object) -> faust.A
         # replica takes them (Faust's default is 60 s); heartbeats every 3 s.
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 3.0,
+        "table_standby_replicas": settings.table_standby_replicas,
     }
     context = kafka_client.ssl_context(settings)
     if context is not None:

@@ -66,6 +66,15 @@ class ServiceLogic(Protocol):
         """Rebuild the derived indexes from the stored tables (``tables(name)``: the table
         itself, no stage), yielding the number of values read so far every REBUILD_SLICE."""
 
+    # Optional, for a writer whose facts other writers apply (intake's matcher and case
+    # writers), each looked up with getattr:
+    #   carries_reply(fact) -> bool: the fact carries a part of the caller's reply on to the
+    #     writer that applies it (published with the caller's reply address; this writer's
+    #     own reply then says how many parts to wait for);
+    #   reply_part(env) -> (command event id, part, parts) | None: this record is such a
+    #     carrier, and the reply to it is that part of the other command's reply.
+    # ``decide`` may also return a fact's envelope as it is, for a fact decided elsewhere.
+
 
 class Processor:
     """Handles one decoded command. The journal makes it idempotent by event id and crash-safe:

@@ -49,7 +49,7 @@ INTAKE_SUBMISSIONS = TopicSpec(
     producers=(Service.BUREAU_SYSTEMS, Service.INTAKE),
     consumers=(Service.INTAKE,),
     # One partition: intake's matcher decides filing in one total order, because source
-    # tracing matches each report against every open case (docs/intake.md, "Scaling out").
+    # tracing matches each report against every open case (docs/intake.md, "Two writers").
     retention_ms=30 * _DAY_MS,
     description="Reports and case commands handed in by bureau systems and monitoring feeds.",
 )

@@ -53,6 +53,19 @@ def _replies(writers: IntakeWriters, command: codec.Envelope) -> list:
     )
 
 
+def _patents_action() -> codec.Envelope:
+    """Special action A-1, for patents only: the trademark cases of these tests are enrolled
+    by hand, not on filing."""
+    launch = S.LaunchSpecialAction(
+        action_id="A-1",
+        title="action",
+        criteria=S.ActionCriteria(infringement_types=[common_pb2.INFRINGEMENT_TYPE_PATENT]),
+    )
+    launch.starts_at.FromDatetime(T0 - timedelta(days=1))
+    launch.ends_at.FromDatetime(T0 + timedelta(days=30))
+    return _command(launch, key="A-1")
+
+
 @pytest.fixture
 def writers(tmp_path) -> IntakeWriters:
     return IntakeWriters({}, tmp_path)
@@ -140,15 +153,7 @@ async def test_an_identification_reaches_every_partition_before_its_caller_is_an
 
 
 async def test_an_enrolment_is_answered_once_each_cases_partition_applied_it(writers):
-    # Patents only: the trademark cases below are enrolled by hand, not on filing.
-    launch = S.LaunchSpecialAction(
-        action_id="A-1",
-        title="action",
-        criteria=S.ActionCriteria(infringement_types=[common_pb2.INFRINGEMENT_TYPE_PATENT]),
-    )
-    launch.starts_at.FromDatetime(T0 - timedelta(days=1))
-    launch.ends_at.FromDatetime(T0 + timedelta(days=30))
-    await writers.submit(_command(launch, key="A-1"), 0)
+    await writers.submit(_patents_action(), 0)
     cases, n = {}, 0
     while len(cases) < 2:
         n += 1
@@ -230,14 +235,7 @@ def test_both_writers_tables_are_what_a_replay_of_their_facts_rebuilds(tmp_path_
 
 async def _replay_rebuilds_both_writers(directory, commands) -> None:
     writers = IntakeWriters({}, directory)
-    launch = S.LaunchSpecialAction(
-        action_id="A-1",
-        title="action",
-        criteria=S.ActionCriteria(infringement_types=[common_pb2.INFRINGEMENT_TYPE_PATENT]),
-    )
-    launch.starts_at.FromDatetime(T0 - timedelta(days=1))
-    launch.ends_at.FromDatetime(T0 + timedelta(days=30))
-    await writers.submit(_command(launch, key="A-1"), 0)
+    await writers.submit(_patents_action(), 0)
     for offset, (kind, i, j) in enumerate(commands, start=1):
         env = _random_command(kind, i, j)
         if intake_command(env) and intake_command(env)[0] in CASE_COMMANDS:

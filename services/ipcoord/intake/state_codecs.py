@@ -20,13 +20,14 @@ from ipcoord.v1 import intake_state_pb2 as R
 # ------------------------------------------------------------------------------- cases
 
 
-def _case_record(case: Case) -> R.CaseRecord:
+def _summary_record(case: Case) -> R.CaseRecord:
+    """What the matcher keeps of a case: its standing, its keys, its links and enrolments (a
+    few hundred bytes; the report, history and evidence stay with the case's writer)."""
     return R.CaseRecord(
         case_id=case.case_id,
         status=case.status,
         submitting_bureau=case.submitting_bureau,
         handling_bureau=case.handling_bureau,
-        report=case.report,
         filed_at=timestamp(case.filed_at),
         match_keys=case.match_keys,
         action_ids=case.action_ids,
@@ -34,25 +35,33 @@ def _case_record(case: Case) -> R.CaseRecord:
             R.CaseLinkRecord(case_id=k.case_id, basis=k.basis, match_key=k.match_key)
             for k in case.links
         ],
-        linked_reports=case.linked_reports,
-        linked_report_count=case.linked_report_count,
-        history=[
-            R.CaseHistoryRecord(
-                event_id=h.event_id,
-                event_type=h.event_type,
-                at=timestamp(h.at),
-                bureau=h.bureau,
-                summary=h.summary,
-            )
-            for h in case.history
-        ],
-        decision=case.decision,  # None leaves it absent
-        assignee=case.assignee,
-        evidence=case.evidence,
-        fast_track_center=case.fast_track_center,
-        deadlines=_named_times(case.deadlines),
-        overdue=case.overdue,
     )
+
+
+def _case_record(case: Case) -> R.CaseRecord:
+    """The whole case: its summary and the rest."""
+    record = _summary_record(case)
+    record.report.CopyFrom(case.report)
+    record.linked_reports.extend(case.linked_reports)
+    record.linked_report_count = case.linked_report_count
+    record.history.extend(
+        R.CaseHistoryRecord(
+            event_id=h.event_id,
+            event_type=h.event_type,
+            at=timestamp(h.at),
+            bureau=h.bureau,
+            summary=h.summary,
+        )
+        for h in case.history
+    )
+    if case.decision is not None:  # else absent
+        record.decision.CopyFrom(case.decision)
+    record.assignee = case.assignee
+    record.evidence.extend(case.evidence)
+    record.fast_track_center = case.fast_track_center
+    record.deadlines.extend(_named_times(case.deadlines))
+    record.overdue.extend(case.overdue)
+    return record
 
 
 def _case(r: R.CaseRecord) -> Case:
@@ -78,24 +87,6 @@ def _case(r: R.CaseRecord) -> Case:
         fast_track_center=r.fast_track_center,
         deadlines=_times_by_name(r.deadlines),
         overdue=list(r.overdue),
-    )
-
-
-def _summary_record(case: Case) -> R.CaseRecord:
-    """What the matcher keeps of a case: its standing, its keys, its links and enrolments (a
-    few hundred bytes; the report, history and evidence stay with the case's writer)."""
-    return R.CaseRecord(
-        case_id=case.case_id,
-        status=case.status,
-        submitting_bureau=case.submitting_bureau,
-        handling_bureau=case.handling_bureau,
-        filed_at=timestamp(case.filed_at),
-        match_keys=case.match_keys,
-        action_ids=case.action_ids,
-        links=[
-            R.CaseLinkRecord(case_id=k.case_id, basis=k.basis, match_key=k.match_key)
-            for k in case.links
-        ],
     )
 
 

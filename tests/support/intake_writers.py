@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import defaultdict
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,46 @@ CONTROL = "ipcoord.intake.control.v1"
 CASEWORK = "ipcoord.intake.casework.v1"
 
 
-def _state(tables: dict, codecs: dict) -> tuple[IntakeState, Stage]:
+class PartitionedTable(MutableMapping):
+    """A case writers' table as Faust's rocksdb store keeps it: one store per partition; a
+    write goes to the partition of the record being handled and a read inside it reads that
+    partition; outside a record (a lookup, a rebuild) every partition is read.
+    ``partitions``: partition -> {key: encoded value}, kept by the test."""
+
+    def __init__(self, name: str, partitions: dict, codecs: dict, current: list) -> None:
+        self._name, self._partitions, self._codecs = name, partitions, codecs
+        self._current = current  # [partition of the record being handled, or None]
+
+    def _table(self, partition: int) -> StoredTable:
+        return StoredTable(self._name, self._partitions.setdefault(partition, {}), self._codecs)
+
+    def _visible(self) -> list[StoredTable]:
+        if self._current[0] is not None:
+            return [self._table(self._current[0])]
+        return [self._table(p) for p in sorted(self._partitions)]
+
+    def __getitem__(self, key):
+        for table in self._visible():
+            if key in table.stored:
+                return table[key]
+        raise KeyError(key)
+
+    def __setitem__(self, key, value):
+        self._table(self._current[0])[key] = value
+
+    def __delitem__(self, key):
+        del self._table(self._current[0])[key]
+
+    def __iter__(self):
+        return iter(dict.fromkeys(k for t in self._visible() for k in t.stored))
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+
+def _state(tables: dict, codecs: dict, current: list | None = None) -> tuple[IntakeState, Stage]:
+    """``current``: the case writers' tables are partitioned (PartitionedTable); None: the
+    matcher's, one partition."""
     stage = Stage()
 
     def holder(name: str):
@@ -42,7 +82,11 @@ def _state(tables: dict, codecs: dict) -> tuple[IntakeState, Stage]:
             return {}  # the replica's own, in memory
         if name not in codecs:
             return Discarding()  # the other writer keeps it
-        return ReadCache(StoredTable(name, tables.setdefault(name, {}), codecs), max_entries=100)
+        if current is not None:
+            table = PartitionedTable(name, tables.setdefault(name, {}), codecs, current)
+        else:
+            table = StoredTable(name, tables.setdefault(name, {}), codecs)
+        return ReadCache(table, max_entries=100)
 
     state = IntakeState(
         **{f.name: stage.wrap(f.name, holder(f.name)) for f in dataclasses.fields(IntakeState)}
@@ -57,8 +101,9 @@ def _done() -> asyncio.Future:
 
 
 class IntakeWriters:
-    """``tables``: {"matcher": {...}, "casework": {...}}, kept by the test across restarts;
-    ``journals``: their directory (None: in memory)."""
+    """``tables``: {"matcher": {table: {key: value}}, "casework": {table: {partition: {key:
+    value}}}}, kept by the test across restarts; ``journals``: their directory (None: in
+    memory)."""
 
     def __init__(self, tables: dict, journals: Path | None, fail_stop=pytest.fail) -> None:
         self.tables = tables
@@ -67,7 +112,10 @@ class IntakeWriters:
         self._pending: list[tuple[str, int, codec.Envelope, str | None]] = []
         self._offsets: dict[tuple[str, int], int] = defaultdict(int)
         matcher_state, matcher_stage = _state(tables.setdefault("matcher", {}), MATCHER_CODECS)
-        case_state, case_stage = _state(tables.setdefault("casework", {}), CASEWORK_CODECS)
+        self._partition: list[int | None] = [None]  # of the case writers' record handled
+        case_state, case_stage = _state(
+            tables.setdefault("casework", {}), CASEWORK_CODECS, self._partition
+        )
         self.matcher_state, self.state = matcher_state, case_state
         self.journals = (  # None: in memory (benchmarks)
             Journal(journals and journals / "journal"),
@@ -132,7 +180,11 @@ class IntakeWriters:
             if topic == CONTROL:
                 await self.matcher.handle(env, source, system=True, reply_to=reply_to)
             else:
-                await self.case_writer.handle(env, source, system=True, reply_to=reply_to)
+                self._partition[0] = partition
+                try:
+                    await self.case_writer.handle(env, source, system=True, reply_to=reply_to)
+                finally:
+                    self._partition[0] = None
         await asyncio.sleep(0.01)  # replies go out once the facts are acknowledged
 
     def close(self, *, clean: bool) -> None:

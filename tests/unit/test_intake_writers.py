@@ -243,10 +243,14 @@ async def _replay_rebuilds_both_writers(directory, commands) -> None:
         else:
             await writers.submit(env, offset)
     writers.close(clean=True)
-    live = {name: dict(values) for name, values in writers.tables["matcher"].items()} | {
-        f"{CASEWORK_TABLE_PREFIX}{name}": dict(values)
-        for name, values in writers.tables["casework"].items()
-    }
+    live = {name: dict(values) for name, values in writers.tables["matcher"].items()}
+    for name, partitions in writers.tables["casework"].items():
+        table = f"{CASEWORK_TABLE_PREFIX}{name}"
+        live[table] = {  # as `ipcoord replay` reads the changelogs (platform/replay.py)
+            f"{p}/{key}" if table in replay.PER_PARTITION else key: value
+            for p, values in partitions.items()
+            for key, value in values.items()
+        }
     facts = writers.published
     by_partition = sorted(facts, key=lambda e: partition_of(e.subject_key, PARTITIONS))
     for log in (facts, by_partition):

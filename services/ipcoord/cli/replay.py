@@ -60,7 +60,8 @@ def replay(
             with console.status(f"rebuilding into {directory}"):
                 rebuilt = write_store(directory, module.rebuilt_tables(logs), module.STORED)
         with console.status("reading the live tables' changelogs"):
-            live = live_tables(config, module.SERVICE, module.STORED)
+            copied = getattr(module, "PER_PARTITION", frozenset())
+            live = live_tables(config, module.SERVICE, module.STORED, copied)
     comparisons = compare(live, rebuilt)
     equal = all(c.equal for c in comparisons)
     facts = sum(len(v) for v in logs.values())

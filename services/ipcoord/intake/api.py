@@ -4,7 +4,7 @@ lookups (queries.py) here or on the replicas that hold the partitions they read,
 to statuses. Thin by design: the writers validate, keys.py names the keys, queries.py reads
 the tables.
 
-Two writers (docs/intake.md, "Scaling out"): a case's commands go to its case writer
+Two writers (docs/intake.md, "Two writers"): a case's commands go to its case writer
 (ipcoord.intake.casework.v1), everything else to the matcher (the submissions topic). A case
 as a case writer holds it lacks what only the matcher knows (its links and the cases sharing
 a source key with it, its special actions): the replica that took the call adds the matcher's
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import grpc
 from google.protobuf.message import Message
 
 from ipcoord.intake import queries
@@ -55,13 +56,30 @@ class Sending:
 
 class CaseIndexServicer(intake_pb2_grpc.CaseIndexServicer):
     """What the matcher alone knows of cases, for intake's replicas: answered on the replica
-    that holds the matcher's partition, forwarded there from any other."""
+    that holds the matcher's partition, forwarded there from any other. Served on the gRPC
+    port, for the replicas alone (their certificate), never for a bureau."""
 
-    def __init__(self, matcher: IntakeState, router: LookupRouter) -> None:
+    def __init__(
+        self, matcher: IntakeState, router: LookupRouter, identity: IdentityResolver
+    ) -> None:
         self._matcher = matcher
         self._router = router
+        self._identity = identity
 
     async def DescribeCases(self, request, context):
+        if not self._identity.from_replica(context):
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "CaseIndex is for intake's replicas only (their certificate)",
+            )
+        return await self.describe(context, request)
+
+    async def describe(self, context, request: S.DescribeCasesRequest):
+        """For a CaseIntake call of this replica (``context``: the bureau's call)."""
+        if len(request.case_ids) > queries.MAX_PAGE:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"at most {queries.MAX_PAGE} case ids"
+            )
         return await self._router.one(
             context,
             "DescribeCases",
@@ -239,9 +257,12 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         replica forwarded here: that replica adds it to the whole answer."""
         if not views or FORWARDED_FOR_HEADER in dict(context.invocation_metadata() or ()):
             return
-        request = S.DescribeCasesRequest(case_ids=[view.case_id for view in views])
-        descriptions = await self._lookups.index.DescribeCases(request, context)
-        by_case = {d.case_id: d for d in descriptions.cases}
+        ids = [view.case_id for view in views]
+        by_case = {}
+        for start in range(0, len(ids), queries.MAX_PAGE):  # a respondent's cases: any number
+            request = S.DescribeCasesRequest(case_ids=ids[start : start + queries.MAX_PAGE])
+            descriptions = await self._lookups.index.describe(context, request)
+            by_case.update((d.case_id, d) for d in descriptions.cases)
         for view in views:
             if view.case_id in by_case:
                 described(view, by_case[view.case_id])

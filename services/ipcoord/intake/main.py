@@ -241,7 +241,7 @@ async def build(
         partitions=INTAKE_SUBMISSIONS.partitions,
         grpc_service=S.DESCRIPTOR.services_by_name["CaseIndex"],
     )
-    index = CaseIndexServicer(matcher_state, index_lookups)
+    index = CaseIndexServicer(matcher_state, index_lookups, identity)
     servicer = CaseIntakeServicer(
         Reading(case_state, matcher_state),
         identity,

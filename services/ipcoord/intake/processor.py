@@ -9,7 +9,7 @@
   hold the cases: they run each case's lifecycle and deadlines, apply the facts the matcher
   decided and publish them, and answer a submission's caller once its case is applied.
 
-docs/intake.md, "Scaling out", says why the line runs there."""
+docs/intake.md, "Two writers", says why the line runs there."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 
 from google.protobuf.message import Message
 
+from ipcoord.intake import matching
 from ipcoord.intake.answers import answer
 from ipcoord.intake.domain import Command, Meta, Rules, decide, evolve, indexes
 from ipcoord.intake.domain.filing import known_submission
@@ -81,10 +82,13 @@ def intake_command(env: codec.Envelope) -> tuple[str, Message] | None:
     return which, getattr(body, which)
 
 
-def is_case_command(env: codec.Envelope) -> bool:
-    """Whether a record of the submissions topic is a case's command (relayed to its writer)."""
+def case_command_of(env: codec.Envelope) -> str | None:
+    """The case of a record of the submissions topic that is a case's command (relayed to its
+    writer); None for any other record."""
     command = intake_command(env)
-    return command is not None and command[0] in CASE_COMMANDS
+    if command is None or command[0] not in CASE_COMMANDS:
+        return None
+    return command[1].case_id
 
 
 def _refused_here(env: codec.Envelope, where: str, code: str) -> codec.InvalidEnvelope:
@@ -239,6 +243,17 @@ def _barriers(command_event_id: str, partitions: set[int]) -> list[Message]:
     ]
 
 
+def _keep_in_this_partition(state: IntakeState, copied: Message) -> None:
+    """Each partition keeps its copy: written again here even when the replica's read cache
+    (one per table, whatever the partition) already holds the value from another partition's
+    copy, which the evolve then found unchanged and did not write into this one's store."""
+    if isinstance(copied, S.RespondentIdentified):
+        for key in matching.online_keys(copied.online_identifier):
+            usccs = state.identities.get(key)
+            if usccs is not None:
+                state.identities[key] = usccs
+
+
 class CaseLogic:
     service = SERVICE
     facts_topic = "cases"
@@ -262,12 +277,17 @@ class CaseLogic:
             if body.WhichOneof("work") == "fact":
                 return [codec.decode(body.fact)]  # published as the matcher made it
             return []  # a barrier: what precedes it is applied
-        return decide(_command(body, env), state, self._rules)
+        events = decide(_command(body, env), state, self._rules)
+        # At most one fact that changes the case's standing: the matcher's acknowledgement of
+        # it is the reply's second part of two (MatcherLogic.reply_part).
+        assert sum(isinstance(e, STANDING_FACTS) for e in events) <= 1, events
+        return events
 
     def evolve(self, state: IntakeState, event: Message, env: codec.Envelope) -> None:
         if isinstance(event, S.CaseWork):
             copied = codec.decode(event.copy)
             evolve(state, codec.body_of(copied), _meta(copied))
+            _keep_in_this_partition(state, codec.body_of(copied))
         else:
             evolve(state, event, _meta(env))
 

@@ -36,6 +36,11 @@ TABLE_PARTITIONS = {name: INTAKE_SUBMISSIONS.partitions for name in MATCHER_CODE
 }
 
 
+# The case writers' table that every partition keeps a copy of: compared partition by
+# partition (<partition>/<key>).
+PER_PARTITION = frozenset({f"{CASEWORK_TABLE_PREFIX}identities"})
+
+
 def rebuilt(facts: Iterable[codec.Envelope]) -> IntakeState:
     state = IntakeState()
     for env in facts:
@@ -49,7 +54,13 @@ def rebuilt_tables(logs: Mapping[str, list[codec.Envelope]]) -> dict[str, Mappin
     # who is listed, which no case fact's evolve reads (it mattered when filing was decided).
     relayed = [e for e in logs[INTAKE_CONTROL.name] if isinstance(codec.body_of(e), RELAYED)]
     state = rebuilt(logs[CASES.name] + relayed)
-    matcher = {name: getattr(state, name) for name in MATCHER_CODECS}
-    return matcher | {
+    tables = {name: getattr(state, name) for name in MATCHER_CODECS} | {
         f"{CASEWORK_TABLE_PREFIX}{name}": getattr(state, name) for name in CASEWORK_CODECS
     }
+    for name in PER_PARTITION:
+        tables[name] = {
+            f"{partition}/{key}": value
+            for partition in range(INTAKE_CASEWORK.partitions)
+            for key, value in tables[name].items()
+        }
+    return tables

@@ -1,7 +1,7 @@
 """What each of intake's tables stores: its value in the domain (state.py, caseset.py) <-> the
 protobuf message declared for it in protos/ipcoord/v1/intake_state.proto.
 
-Intake has two writers, each with its own tables (docs/intake.md, "Scaling out"):
+Intake has two writers, each with its own tables (docs/intake.md, "Two writers"):
 MATCHER_CODECS and CASEWORK_CODECS, by field of IntakeState, are what main.py registers as
 each Faust table's serializer and what each processor journals a command's table writes with.
 The matcher's ``cases`` hold each case's summary (what filing, enrolment and the indexes read);
@@ -182,8 +182,9 @@ MATCHER_CODECS: dict[str, TableCodec] = {
 # The case writers' Faust tables are "casework-<field>" (the matcher's keep the field's name,
 # which intake's single writer gave them before the scale-out).
 CASEWORK_TABLE_PREFIX = "casework-"
-# No references: the matcher keeps them (a case writer takes each fact once, by the journal of
-# its record's event id; a replay rebuilds the references with the rest of the state).
+# The references too: a report linked into a case counts once however often its fact is
+# applied (the journal that also says so is the replica's own: a replica that takes a
+# partition over gets its records again without it).
 CASEWORK_CODECS: dict[str, TableCodec] = {
-    name: CODECS[name] for name in ("cases", "identities", "watched")
+    name: CODECS[name] for name in ("cases", "submissions", "identities", "watched")
 }

@@ -7,7 +7,7 @@
 - The case writers read ipcoord.intake.casework.v1, one writer per partition.
 - Each replica's clock ticks the case partitions it owns.
 
-The publishers below route what each writer decides (docs/intake.md, "Scaling out")."""
+The publishers below route what each writer decides (docs/intake.md, "Two writers")."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from ipcoord.intake.processor import (
     RELAYED,
     SERVICE,
     STANDING_FACTS,
+    case_command_of,
     intake_command,
-    is_case_command,
 )
 from ipcoord.platform import codec
 from ipcoord.platform.calendar import Clock
@@ -207,10 +207,9 @@ def register_agents(
         consume_envelopes, sink=sink, service=SERVICE, max_bytes=settings.max_message_bytes
     )
     send_work = sender(topics.casework)
-    # Not waiting for the ack of a relayed record: Faust flushes the producer before it
+    # Not waiting for the ack of a relayed listing: Faust flushes the producer before it
     # commits the offset of the record read, and a send the broker refuses for good stops the
     # process uncommitted (platform/sending.py).
-    relay_case_command = command_sender(topics.casework, wait=False)
     relay_to_control = command_sender(topics.control, wait=False)
     redo_lock = asyncio.Lock()
 
@@ -225,10 +224,11 @@ def register_agents(
         message = event.message
         traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
         reply_to = codec.header(event.headers, HEADER_REPLY_TO)
-        if not system and is_case_command(env):
-            # The case's writer decides it (the matcher's order adds nothing to it).
-            extra = {HEADER_REPLY_TO: reply_to} if reply_to else None
-            await relay_case_command(env, traceparent, extra)
+        if not system and (case_id := case_command_of(env)) is not None:
+            # The case's writer decides it (the matcher's order adds nothing to it), on the
+            # case's partition whatever key its sender gave it.
+            partition = partition_of(case_id, INTAKE_CASEWORK.partitions)
+            await (await send_work(env, traceparent, partition=partition, reply_to=reply_to))
             return
         if matcher.needs_redo:
             await redo_if_unclean()

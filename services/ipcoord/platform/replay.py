@@ -69,14 +69,22 @@ def changelog(service: Service | str, table: str, partitions: int = 0) -> TopicS
 
 
 def live_tables(
-    settings: Settings, service: Service | str, codecs: Mapping[str, TableCodec]
+    settings: Settings,
+    service: Service | str,
+    codecs: Mapping[str, TableCodec],
+    per_partition: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, bytes]]:
-    """Each stored table's keys and values as they are now, from its changelog."""
+    """Each stored table's keys and values as they are now, from its changelog. A table in
+    ``per_partition`` keeps a copy of its values in every partition (intake's case writers'
+    identities): each is read as its own, ``<partition>/<key>``, so a copy missing from one
+    partition shows."""
     tables: dict[str, dict[str, bytes]] = {}
     for name, table_codec in codecs.items():
         values: dict[str, bytes] = {}
         for record in records(settings, changelog(service, name), Position(from_beginning=True)):
             key = json.loads(record.key)  # Faust's table keys are JSON (str keys: quoted)
+            if name in per_partition:
+                key = f"{record.partition}/{key}"
             if record.value is None:
                 values.pop(key, None)
             else:

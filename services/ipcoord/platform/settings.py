@@ -124,8 +124,8 @@ class Settings(BaseSettings):
     max_message_bytes: int = 1_000_000
     # Copies of each table partition another replica keeps current (Faust's standby
     # replicas): a takeover then needs no recovery from the changelog, but every replica
-    # applies the others' table writes too (docs/benchmarks.md, "Intake, one worker against
-    # two"). 0: a takeover recovers the partition's tables from the changelog first.
+    # applies the others' table writes too (docs/benchmarks.md, "Intake on one worker
+    # against two"). 0: a takeover recovers the partition's tables from the changelog first.
     table_standby_replicas: int = Field(default=1, ge=0)
     # Credit records: the rules file (listing rules, measures, terms; unset: the shipped one),
     # and the keys of personal id number hashes (a JSON file, a Kubernetes Secret; unset: a

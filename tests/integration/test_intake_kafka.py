@@ -412,3 +412,19 @@ async def test_system_commands_from_the_submissions_topic_are_refused(
     clock.advance(timedelta(days=5))
     await intake.tick()
     assert await eventually(lambda: intake.state.cases[fast.case_id].overdue) == ["accept"]
+
+
+async def test_a_bureau_systems_case_command_reaches_its_cases_writer_whatever_its_key(
+    settings, intake
+):
+    """On the submissions topic a bureau system keys a command as it likes; the matcher hands
+    it to the case's writer, on the case's partition."""
+    filing = _submission("ipb-sz", report("KEY-1", respondent_uscc=uscc(71)))
+    produce_envelopes(settings, INTAKE_SUBMISSIONS, [filing])
+    case_id = case_id_for("ipb-sz", "KEY-1")
+    await eventually(lambda: case_id in intake.state.cases)
+    accept = S.IntakeCommand(accept_case=S.AcceptCase(case_id=case_id))
+    keyed_elsewhere = codec.envelope(accept, producer_bureau="ipb-sz", subject_key="ipb-sz/ops-7")
+    produce_envelopes(settings, INTAKE_SUBMISSIONS, [keyed_elsewhere])
+    await eventually(lambda: intake.state.cases[case_id].status == S.CASE_STATUS_ACCEPTED)
+    assert not read_topic(settings, DEADLETTER)  # nothing dead-lettered as misrouted

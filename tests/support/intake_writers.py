@@ -110,6 +110,7 @@ class IntakeWriters:
         self.published: list[codec.Envelope] = []  # ipcoord.cases.v1
         self.replies: list[tuple[str, object]] = []
         self._pending: list[tuple[str, int, codec.Envelope, str | None]] = []
+        self.delivered: list[tuple[str, int, codec.Envelope]] = []  # (topic, partition, record)
         self._offsets: dict[tuple[str, int], int] = defaultdict(int)
         matcher_state, matcher_stage = _state(tables.setdefault("matcher", {}), MATCHER_CODECS)
         self._partition: list[int | None] = [None]  # of the case writers' record handled
@@ -174,6 +175,7 @@ class IntakeWriters:
         """Every record the writers sent each other, in order, until none is left."""
         while self._pending:
             topic, partition, env, reply_to = self._pending.pop(0)
+            self.delivered.append((topic, partition, env))
             offset = self._offsets[(topic, partition)]
             self._offsets[(topic, partition)] += 1
             source = Source(topic, partition, offset)

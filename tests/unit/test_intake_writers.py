@@ -113,6 +113,28 @@ async def test_a_report_on_the_same_respondent_joins_its_case_on_the_cases_parti
     assert (applied.part, applied.parts) == (1, 2)
 
 
+async def test_a_replica_taking_a_partition_over_counts_a_linked_report_once(tmp_path):
+    # The first replica's journal stays with it: the one that takes the case's partition over
+    # gets its uncommitted records again and must know from the tables what is applied.
+    tables: dict = {}
+    first = IntakeWriters(tables, tmp_path / "first")
+    await first.submit(_submitted("W-1", respondent_uscc=uscc(1)), 0)
+    linking = _submitted("W-2", bureau="monitor-cnipa", respondent_uscc=uscc(1), handling="ipb-sz")
+    await first.submit(linking, 1)
+    case_id = case_id_for("ipb-sz", "W-1")
+    [(_, partition, linked)] = [
+        (t, p, env)
+        for t, p, env in first.delivered
+        if env.HasField("case_work") and b"ReportLinked" in env.case_work.fact
+    ]
+    first.close(clean=False)  # kill -9, the link's offset not committed
+    second = IntakeWriters(tables, tmp_path / "second")
+    await second.to_case_writers(linked, partition=partition)
+    case = second.state.cases[case_id]
+    assert case.linked_report_count == 1 and case.linked_reports == ["monitor-cnipa/W-2"]
+    assert second.facts() == ["ipcoord.v1.ReportLinked"]  # published again, same id
+
+
 async def test_a_tick_checks_the_cases_of_its_partition_only(writers):
     center = "ppc-shenzhen"
     register = _command(

@@ -158,10 +158,13 @@ class IntakeWriters:
     async def _reply(self, replica, reply):
         self.replies.append((replica, reply))
 
-    async def submit(self, env: codec.Envelope, offset: int, reply_to: str | None = None):
-        """A record of the submissions topic at ``offset``, and all it leads to."""
+    async def submit(
+        self, env: codec.Envelope, offset: int, reply_to: str | None = None, *, settle=True
+    ):
+        """A record of the submissions topic at ``offset``, and all it leads to (``settle``
+        False: without waiting for the replies, for benchmarks)."""
         await self.matcher.handle(env, Source(SUBMISSIONS, 0, offset), reply_to=reply_to)
-        await self.deliver()
+        await self.deliver(settle=settle)
 
     async def to_case_writers(
         self, env: codec.Envelope, *, partition: int | None = None, reply_to: str | None = None
@@ -171,7 +174,7 @@ class IntakeWriters:
         await self._send(CASEWORK)(env, partition=partition, reply_to=reply_to)
         await self.deliver()
 
-    async def deliver(self) -> None:
+    async def deliver(self, *, settle: bool = True) -> None:
         """Every record the writers sent each other, in order, until none is left."""
         while self._pending:
             topic, partition, env, reply_to = self._pending.pop(0)
@@ -187,7 +190,8 @@ class IntakeWriters:
                     await self.case_writer.handle(env, source, system=True, reply_to=reply_to)
                 finally:
                     self._partition[0] = None
-        await asyncio.sleep(0.01)  # replies go out once the facts are acknowledged
+        if settle:
+            await asyncio.sleep(0.01)  # replies go out once the facts are acknowledged
 
     def close(self, *, clean: bool) -> None:
         """Both journals, as the runner closes them (``clean`` False: a kill -9)."""

@@ -37,9 +37,10 @@ CASEWORK = "ipcoord.intake.casework.v1"
 
 class PartitionedTable(MutableMapping):
     """A case writers' table as Faust's rocksdb store keeps it: one store per partition; a
-    write goes to the partition of the record being handled and a read inside it reads that
-    partition; outside a record (a lookup, a rebuild) every partition is read.
-    ``partitions``: partition -> {key: encoded value}, kept by the test."""
+    write goes to the partition of the record being handled (there must be one) and a read of
+    a key inside it reads that partition; outside a record (a lookup) every partition is read.
+    Iterating reads every partition. ``partitions``: partition -> {key: encoded value}, kept
+    by the test."""
 
     def __init__(self, name: str, partitions: dict, codecs: dict, current: list) -> None:
         self._name, self._partitions, self._codecs = name, partitions, codecs
@@ -60,13 +61,16 @@ class PartitionedTable(MutableMapping):
         raise KeyError(key)
 
     def __setitem__(self, key, value):
+        assert self._current[0] is not None, "a write outside a record (Faust refuses it)"
         self._table(self._current[0])[key] = value
 
     def __delitem__(self, key):
+        assert self._current[0] is not None, "a write outside a record (Faust refuses it)"
         del self._table(self._current[0])[key]
 
     def __iter__(self):
-        return iter(dict.fromkeys(k for t in self._visible() for k in t.stored))
+        every = [self._table(p) for p in sorted(self._partitions)]
+        return iter(dict.fromkeys(k for t in every for k in t.stored))
 
     def __len__(self):
         return sum(1 for _ in self)
@@ -82,11 +86,12 @@ def _state(tables: dict, codecs: dict, current: list | None = None) -> tuple[Int
             return {}  # the replica's own, in memory
         if name not in codecs:
             return Discarding()  # the other writer keeps it
-        if current is not None:
-            table = PartitionedTable(name, tables.setdefault(name, {}), codecs, current)
-        else:
-            table = StoredTable(name, tables.setdefault(name, {}), codecs)
-        return ReadCache(table, max_entries=100)
+        if current is None:
+            stored = StoredTable(name, tables.setdefault(name, {}), codecs)
+            return ReadCache(stored, max_entries=100)
+        table = PartitionedTable(name, tables.setdefault(name, {}), codecs, current)
+        # A copy per partition: read uncached (main.py).
+        return table if name == "identities" else ReadCache(table, max_entries=100)
 
     state = IntakeState(
         **{f.name: stage.wrap(f.name, holder(f.name)) for f in dataclasses.fields(IntakeState)}
@@ -111,6 +116,7 @@ class IntakeWriters:
         self.replies: list[tuple[str, object]] = []
         self._pending: list[tuple[str, int, codec.Envelope, str | None]] = []
         self.delivered: list[tuple[str, int, codec.Envelope]] = []  # (topic, partition, record)
+        self._held: set[int] = set()
         self._offsets: dict[tuple[str, int], int] = defaultdict(int)
         matcher_state, matcher_stage = _state(tables.setdefault("matcher", {}), MATCHER_CODECS)
         self._partition: list[int | None] = [None]  # of the case writers' record handled
@@ -174,10 +180,26 @@ class IntakeWriters:
         await self._send(CASEWORK)(env, partition=partition, reply_to=reply_to)
         await self.deliver()
 
+    def hold(self, partition: int) -> None:
+        """The case writer of ``partition`` falls behind: its records wait (``release``)."""
+        self._held.add(partition)
+
+    async def release(self, partition: int, count: int) -> None:
+        """The ``count`` oldest records waiting for a held partition's writer, handled."""
+        self._held.discard(partition)
+        waiting = [r for r in self._pending if r[0] == CASEWORK and r[1] == partition]
+        later = waiting[count:]
+        self._pending = [r for r in self._pending if r not in later]
+        await self.deliver()
+        self._pending += later
+        self._held.add(partition)
+
     async def deliver(self, *, settle: bool = True) -> None:
-        """Every record the writers sent each other, in order, until none is left."""
-        while self._pending:
-            topic, partition, env, reply_to = self._pending.pop(0)
+        """Every record the writers sent each other, in order, until none is left (but those
+        of a held partition)."""
+        while ready := [r for r in self._pending if not (r[0] == CASEWORK and r[1] in self._held)]:
+            self._pending.remove(ready[0])
+            topic, partition, env, reply_to = ready[0]
             self.delivered.append((topic, partition, env))
             offset = self._offsets[(topic, partition)]
             self._offsets[(topic, partition)] += 1

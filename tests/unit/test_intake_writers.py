@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from ipcoord.intake import replay
+from ipcoord.intake import matching, replay
 from ipcoord.intake.domain import case_id_for
 from ipcoord.intake.keys import partition_of
 from ipcoord.intake.processor import CASE_COMMANDS, MatcherLogic, intake_command
-from ipcoord.intake.state_codecs import CASEWORK_TABLE_PREFIX, SUMMARY_CODEC
+from ipcoord.intake.state_codecs import CASEWORK_TABLE_PREFIX, CODECS, SUMMARY_CODEC
 from ipcoord.intake.stream import check_routed, tick
 from ipcoord.platform import codec
 from ipcoord.platform.ids import derived_event_id
@@ -133,6 +133,13 @@ async def test_a_replica_taking_a_partition_over_counts_a_linked_report_once(tmp
     case = second.state.cases[case_id]
     assert case.linked_report_count == 1 and case.linked_reports == ["monitor-cnipa/W-2"]
     assert second.facts() == ["ipcoord.v1.ReportLinked"]  # published again, same id
+    # The case's changelog record reached the broker, the reference's did not: the case's
+    # own record says the link is applied.
+    tables["casework"]["submissions"][partition].pop("monitor-cnipa/W-2")
+    second.close(clean=False)
+    third = IntakeWriters(tables, tmp_path / "third")
+    await third.to_case_writers(linked, partition=partition)
+    assert third.state.cases[case_id].linked_report_count == 1
 
 
 async def test_a_tick_checks_the_cases_of_its_partition_only(writers):
@@ -172,6 +179,30 @@ async def test_an_identification_reaches_every_partition_before_its_caller_is_an
     replies = _replies(writers, identify)
     assert [r.part for r in replies] == list(range(1 + PARTITIONS))
     assert {r.parts for r in replies} == {1 + PARTITIONS}
+
+
+async def test_a_partition_behind_leaves_the_others_copies_of_an_identification_whole(writers):
+    # Each partition reads its own copy: a value another partition read (here: none yet, for
+    # a partition that lags behind, after the replica's caches were dropped) is not theirs.
+    late = _submitted("W-1", seller="s-1")
+    behind = partition_of(case_id_for("ipb-sz", "W-1"), PARTITIONS)
+    writers.hold(behind)
+    await writers.submit(late, 0)
+    await writers.submit(_identified("s-1", uscc(1)), 1)
+    writers.case_writer.tables_changed()  # an assignment: caches dropped
+    await writers.release(behind, 1)  # its filing read the identities: none yet there
+    await writers.submit(_identified("s-1", uscc(2)), 2)
+    [key] = matching.online_keys(common_pb2.OnlineIdentifier(platform="taobao", seller_id="s-1"))
+    copies = writers.tables["casework"]["identities"]
+    for partition in set(range(PARTITIONS)) - {behind}:
+        assert CODECS["identities"].decode(copies[partition][key]) == sorted([uscc(1), uscc(2)])
+
+
+def _identified(seller: str, entity: str) -> codec.Envelope:
+    body = S.IdentifyRespondent(
+        online_identifier={"platform": "taobao", "seller_id": seller}, entity={"uscc": entity}
+    )
+    return _command(body, key=f"seller:{seller}")
 
 
 async def test_an_enrolment_is_answered_once_each_cases_partition_applied_it(writers):

@@ -116,7 +116,7 @@ async def build(
     app = create_app(SERVICE, settings)
     in_memory = settings.store.startswith("memory")
 
-    def state_of(prefix: str, partitions: int, codecs: dict):
+    def state_of(prefix: str, partitions: int, codecs: dict, uncached: tuple[str, ...] = ()):
         # Each writer's tables are partitioned like its topic (replay.TABLE_PARTITIONS
         # creates the changelogs so). Keys are str (json); values are domain values, stored
         # as the table's message. The derived indexes are plain dicts, rebuilt from the cases
@@ -146,13 +146,17 @@ async def build(
                 for f in dataclasses.fields(IntakeState)
                 if f.name not in codecs and f.name not in DERIVED_INDEXES
             ),
+            uncached=uncached,
         )
         return state, stage
 
     matcher_state, matcher_stage = state_of(
         MATCHER_TABLES, INTAKE_SUBMISSIONS.partitions, MATCHER_CODECS
     )
-    case_state, case_stage = state_of(CASEWORK_TABLES, INTAKE_CASEWORK.partitions, CASEWORK_CODECS)
+    # Every case partition keeps its copy of the identities (CaseWork.copy): read uncached.
+    case_state, case_stage = state_of(
+        CASEWORK_TABLES, INTAKE_CASEWORK.partitions, CASEWORK_CODECS, uncached=("identities",)
+    )
     # On disk next to the tables, whatever the store: it is what a crash cannot take away.
     journals = (
         Journal(settings.data_dir / SERVICE / "journal"),

@@ -244,9 +244,10 @@ def _barriers(command_event_id: str, partitions: set[int]) -> list[Message]:
 
 
 def _keep_in_this_partition(state: IntakeState, copied: Message) -> None:
-    """Each partition keeps its copy: written again here even when the replica's read cache
-    (one per table, whatever the partition) already holds the value from another partition's
-    copy, which the evolve then found unchanged and did not write into this one's store."""
+    """Each partition keeps its copy: written again here even when the evolve found it
+    unchanged, as over the memory store (one dict for every partition), so that every
+    partition's changelog holds it. (Over rocksdb a read inside the record reads this
+    partition's copy: the table is read uncached, main.py.)"""
     if isinstance(copied, S.RespondentIdentified):
         for key in matching.online_keys(copied.online_identifier):
             usccs = state.identities.get(key)

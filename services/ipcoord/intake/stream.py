@@ -39,7 +39,7 @@ from ipcoord.platform.journal import Source
 from ipcoord.platform.offsets import committed_offsets
 from ipcoord.platform.processor import Processor
 from ipcoord.platform.request_reply import HEADER_REPLY_TO
-from ipcoord.platform.sending import command_sender
+from ipcoord.platform.sending import command_sender, fail_stop_if_refused
 from ipcoord.platform.settings import Settings
 from ipcoord.platform.topics import INTAKE_CASEWORK
 from ipcoord.platform.writer import partitioned_writer
@@ -228,7 +228,8 @@ def register_agents(
             # The case's writer decides it (the matcher's order adds nothing to it), on the
             # case's partition whatever key its sender gave it.
             partition = partition_of(case_id, INTAKE_CASEWORK.partitions)
-            await (await send_work(env, traceparent, partition=partition, reply_to=reply_to))
+            ack = await send_work(env, traceparent, partition=partition, reply_to=reply_to)
+            ack.add_done_callback(fail_stop_if_refused)  # not waited for, like the relays
             return
         if matcher.needs_redo:
             await redo_if_unclean()

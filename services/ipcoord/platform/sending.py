@@ -43,12 +43,14 @@ def command_sender(topic: faust.TopicT, *, wait: bool = True) -> Callable[..., A
         if wait:
             await ack
         else:
-            ack.add_done_callback(_fail_stop_if_refused)
+            ack.add_done_callback(fail_stop_if_refused)
 
     return send
 
 
-def _fail_stop_if_refused(ack) -> None:
+def fail_stop_if_refused(ack) -> None:
+    """For a send not waited for: a send the broker refused for good stops the process before
+    the offset of the record it came from is committed (so the record is read again)."""
     if ack.cancelled():
         fail_stop(RuntimeError("a relayed command's send was cancelled"))
     elif ack.exception() is not None:

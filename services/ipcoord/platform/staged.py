@@ -122,12 +122,16 @@ def staged_state(
     cache_entries: int,
     in_memory: bool,
     unused: tuple[str, ...] = (),
+    uncached: tuple[str, ...] = (),
 ):
     """A service's state as its processor writes it: each stored table (``table(name)``)
     behind a read cache and the stage, each derived index a plain dict behind the stage, and
     each ``unused`` field (one this writer's rules never read: another writer of the service
     keeps it) a mapping that stays empty. Over the memory store, which keeps objects rather
-    than bytes, the cache detaches values with the table's codec (read_cache.py)."""
+    than bytes, the cache detaches values with the table's codec (read_cache.py). An
+    ``uncached`` table has no read cache: one whose every partition keeps its own copy of a
+    key (the cache is one per table, and a read inside a record must see that record's
+    partition's copy, which is what Faust's store reads there)."""
     return state_type(
         **{
             f.name: stage.wrap(
@@ -136,6 +140,8 @@ def staged_state(
                 if f.name in unused
                 else {}
                 if f.name in derived
+                else table(f.name)
+                if f.name in uncached
                 else ReadCache(
                     table(f.name),
                     max_entries=cache_entries,

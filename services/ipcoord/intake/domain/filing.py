@@ -118,7 +118,9 @@ def _on_linked(state: IntakeState, e: S.ReportLinked, meta: Meta) -> None:
         return  # applied already (a replay over live state): counts must not double
     state.submissions[ref] = Submission(e.case_id, report_digest(e.report))
     case = state.cases.get(e.case_id)
-    if case is None:
+    if case is None or ref in case.linked_reports:
+        # The case says it has the link (its own record, whatever reached the references: a
+        # case writer taking the partition over after a crash recovers both from two changelogs).
         return
     # Not in the history: monitoring feeds can link thousands of reports into one case; the
     # history keeps what bureaus did, the latest links and the count say what feeds found.

@@ -64,6 +64,18 @@ STANDING_FACTS = (
     S.CaseClosed,
     S.CaseTransferred,
 )
+# The case commands after which a report may no longer join the case. One a bureau system
+# puts on the submissions topic holds the matcher's order until its case's writer has decided
+# it (stream.py): a report right after it is matched as if one writer had decided both.
+CLOSING_COMMANDS = frozenset({"reject_case", "close_case"})
+
+
+def closing_outcome_of(body: Message) -> bool:
+    """Whether a case writer's fact is the refusal of a closing command (relayed to the
+    matcher, which waits for the outcome of one either way)."""
+    return isinstance(body, S.CaseCommandRejected) and body.command in ("RejectCase", "CloseCase")
+
+
 # The case facts the matcher decides: each goes to the case's writer, which applies and
 # publishes it.
 MATCHED_FACTS = (S.CaseFiled, S.ReportLinked, S.CaseFastTracked, S.CaseEnrolled, S.CasesLinked)
@@ -161,8 +173,8 @@ class MatcherLogic:
         closed case to the matcher by sending a fact)."""
         body = codec.body_of(env)
         if system:
-            if isinstance(body, RELAYED + STANDING_FACTS):
-                return None  # applied as it is
+            if isinstance(body, RELAYED + STANDING_FACTS) or closing_outcome_of(body):
+                return None  # applied as it is (a refusal changes nothing)
             raise _refused_here(env, "intake's control topic", "UnexpectedEventType")
         if isinstance(body, S.ReportSubmitted):
             return body

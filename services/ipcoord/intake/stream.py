@@ -12,6 +12,7 @@ The publishers below route what each writer decides (docs/intake.md, "Two writer
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,12 +22,14 @@ import faust
 
 from ipcoord.intake.keys import CLOCK, partition_of
 from ipcoord.intake.processor import (
+    CLOSING_COMMANDS,
     COPIED_FACTS,
     MATCHED_FACTS,
     RELAYED,
     SERVICE,
     STANDING_FACTS,
     case_command_of,
+    closing_outcome_of,
     intake_command,
 )
 from ipcoord.platform import codec
@@ -46,6 +49,10 @@ from ipcoord.platform.writer import partitioned_writer
 from ipcoord.v1 import intake_pb2
 
 SYSTEM_ACTOR = "ipcoord-intake"
+# How long the matcher waits for a case writer's outcome of a closing command from a bureau
+# system before matching goes on (a case writer away that long: a takeover under way).
+CLOSING_WAIT_S = 30.0
+log = logging.getLogger(__name__)
 Publish = Callable[..., Awaitable[asyncio.Future]]
 
 
@@ -150,9 +157,13 @@ def case_writer_publisher(publish_fact: Publish, send_control: Publish) -> Publi
         key: str, env: codec.Envelope, traceparent: str | None = None, reply_to: str | None = None
     ):
         ack = await publish_fact(key, env, traceparent)
-        if not isinstance(codec.body_of(env), STANDING_FACTS):
+        body = codec.body_of(env)
+        if isinstance(body, STANDING_FACTS):
+            relayed = await send_control(env, traceparent, reply_to=reply_to)
+        elif closing_outcome_of(body):  # the matcher waits for it (register_agents)
+            relayed = await send_control(env, traceparent)
+        else:
             return ack
-        relayed = await send_control(env, traceparent, reply_to=reply_to)
         return asyncio.gather(ack, relayed)
 
     return publish
@@ -220,16 +231,44 @@ def register_agents(
             if matcher.needs_redo:
                 matcher.redo_uncommitted(await committed_offsets(settings, app.conf.id))
 
+    # The closing commands from bureau systems whose case writer's outcome the matcher awaits
+    # (by the command's event id: the outcome is a fact it caused).
+    closing: dict[str, asyncio.Future] = {}
+
+    async def relay_case_command(env: codec.Envelope, case_id: str, traceparent, reply_to):
+        # The case's writer decides it, on the case's partition whatever key its sender gave it.
+        partition = partition_of(case_id, INTAKE_CASEWORK.partitions)
+        if intake_command(env)[0] not in CLOSING_COMMANDS:
+            ack = await send_work(env, traceparent, partition=partition, reply_to=reply_to)
+            ack.add_done_callback(fail_stop_if_refused)  # not waited for, like the relays
+            return
+        # A report after it must find the case closed, as one writer deciding both would:
+        # the matcher's order waits for the outcome (a Kafka round trip).
+        outcome = closing.setdefault(env.event_id, asyncio.get_running_loop().create_future())
+        try:
+            await (await send_work(env, traceparent, partition=partition, reply_to=reply_to))
+            await asyncio.wait_for(asyncio.shield(outcome), CLOSING_WAIT_S)
+        except TimeoutError:
+            log.warning(
+                "no outcome of a closing command in time; matching goes on",
+                extra={"command": env.event_id, "case": case_id},
+            )
+        finally:
+            closing.pop(env.event_id, None)
+
+    def closing_decided(env: codec.Envelope) -> None:
+        body = codec.body_of(env)
+        if isinstance(body, STANDING_FACTS) or closing_outcome_of(body):
+            waiting = closing.get(env.causation_id)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(None)
+
     async def match_one(env: codec.Envelope, event, *, system: bool) -> None:
         message = event.message
         traceparent = codec.header(event.headers, codec.HEADER_TRACEPARENT)
         reply_to = codec.header(event.headers, HEADER_REPLY_TO)
         if not system and (case_id := case_command_of(env)) is not None:
-            # The case's writer decides it (the matcher's order adds nothing to it), on the
-            # case's partition whatever key its sender gave it.
-            partition = partition_of(case_id, INTAKE_CASEWORK.partitions)
-            ack = await send_work(env, traceparent, partition=partition, reply_to=reply_to)
-            ack.add_done_callback(fail_stop_if_refused)  # not waited for, like the relays
+            await relay_case_command(env, case_id, traceparent, reply_to)
             return
         if matcher.needs_redo:
             await redo_if_unclean()
@@ -240,6 +279,8 @@ def register_agents(
             system=system,
             reply_to=reply_to,
         )
+        if system:
+            closing_decided(env)
 
     write_case = partitioned_writer(case_writer, settings, app.conf.id)
 

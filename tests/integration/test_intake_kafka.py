@@ -428,3 +428,40 @@ async def test_a_bureau_systems_case_command_reaches_its_cases_writer_whatever_i
     produce_envelopes(settings, INTAKE_SUBMISSIONS, [keyed_elsewhere])
     await eventually(lambda: intake.state.cases[case_id].status == S.CASE_STATUS_ACCEPTED)
     assert not read_topic(settings, DEADLETTER)  # nothing dead-lettered as misrouted
+
+
+async def test_a_report_sent_right_after_its_respondents_case_was_closed_files_a_new_case(
+    settings, intake
+):
+    """A bureau system sends a case's whole history and then the respondent's next report, at
+    once: the report is matched after the close, as one writer deciding both would (the
+    matcher waits for the case writer's outcome of a closing command)."""
+    first = case_id_for("ipb-sz", "CL-1")
+
+    def command(body) -> codec.Envelope:
+        wrapped = S.IntakeCommand()
+        field = next(
+            f.name
+            for f in S.IntakeCommand.DESCRIPTOR.oneofs_by_name["command"].fields
+            if f.message_type.full_name == body.DESCRIPTOR.full_name
+        )
+        getattr(wrapped, field).CopyFrom(body)
+        return codec.envelope(wrapped, producer_bureau="ipb-sz", subject_key=first)
+
+    decision = S.Decision(
+        infringement_established=True, infringement_type=1, respondent_uscc=uscc(81)
+    )
+    history = [
+        _submission("ipb-sz", report("CL-1", respondent_uscc=uscc(81))),
+        command(S.AcceptCase(case_id=first)),
+        command(S.AssignCase(case_id=first, assignee="officer")),
+        command(S.StartInvestigation(case_id=first)),
+        command(S.DecideCase(case_id=first, decision=decision)),
+        command(S.CloseCase(case_id=first, reason="done")),
+        _submission("ipb-sz", report("CL-2", respondent_uscc=uscc(81))),
+    ]
+    produce_envelopes(settings, INTAKE_SUBMISSIONS, history)
+    second = case_id_for("ipb-sz", "CL-2")
+    await eventually(lambda: second in intake.state.cases)
+    assert intake.state.cases[first].status == S.CASE_STATUS_CLOSED
+    assert intake.state.cases[first].linked_report_count == 0

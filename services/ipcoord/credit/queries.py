@@ -24,7 +24,7 @@ from ipcoord.credit.state import (
     person_key,
     uscc_of_listing,
 )
-from ipcoord.platform import caseset
+from ipcoord.platform import caseset, pages
 from ipcoord.platform.errors import InvalidInput, Violation
 from ipcoord.platform.personal_ids import KeyedHash
 from ipcoord.platform.table_codec import timestamp
@@ -156,13 +156,13 @@ def merged_page(
 ) -> C.ListListingsResponse:
     """One page of several replicas' pages (each the first listings after the token among its
     partitions): the first ``size`` of them all are the first ``size`` overall."""
-    size = _page_size(request)
-    listings = sorted((x for a in answers for x in a.listings), key=lambda x: x.listing_id)
-    more = len(listings) > size or any(a.next_page_token for a in answers)
-    page = listings[:size]
-    return C.ListListingsResponse(
-        listings=page, next_page_token=page[-1].listing_id if more and page else ""
+    page, token = pages.merged(
+        (a.listings for a in answers),
+        key=lambda x: x.listing_id,
+        size=_page_size(request),
+        more=any(a.next_page_token for a in answers),
     )
+    return C.ListListingsResponse(listings=page, next_page_token=token)
 
 
 def _page_size(request: C.ListListingsRequest) -> int:

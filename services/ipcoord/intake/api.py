@@ -171,17 +171,14 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
     # ---------------------------------------------------------------- lookups
 
     async def GetCase(self, request, context):
-        partition = partition_of(request.case_id, INTAKE_CASEWORK.partitions)
-        try:
-            view = await self._lookups.cases.one(
-                context,
-                "GetCase",
-                request,
-                partition,
-                lambda: queries.get_case(self._reading.cases, request.case_id),
-            )
-        except DomainError as error:
-            await abort_with(context, error)
+        view = await self._one(
+            context,
+            "GetCase",
+            request,
+            self._lookups.cases,
+            partition_of(request.case_id, INTAKE_CASEWORK.partitions),
+            lambda: queries.get_case(self._reading.cases, request.case_id),
+        )
         await self._describe(context, [view])
         return view
 
@@ -206,16 +203,14 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
         return history
 
     async def GetActionProgress(self, request, context):
-        try:
-            return await self._lookups.matcher.one(
-                context,
-                "GetActionProgress",
-                request,
-                MATCHER_PARTITION,
-                lambda: queries.action_progress(self._reading.matcher, request.action_id),
-            )
-        except DomainError as error:
-            await abort_with(context, error)
+        return await self._one(
+            context,
+            "GetActionProgress",
+            request,
+            self._lookups.matcher,
+            MATCHER_PARTITION,
+            lambda: queries.action_progress(self._reading.matcher, request.action_id),
+        )
 
     # ---------------------------------------------------------------- plumbing
 
@@ -244,6 +239,15 @@ class CaseIntakeServicer(intake_pb2_grpc.CaseIntakeServicer):
             occurred_at=self._clock.now(),
         )
         return await answered_by_writer(context, self._inbox, send, env, answer_type, self._timeout)
+
+    async def _one(
+        self, context, method: str, request, router: LookupRouter, partition: int, answer
+    ) -> Message:
+        """A lookup of one partition (a case writer's or the matcher's), here or forwarded."""
+        try:
+            return await router.one(context, method, request, partition, answer)
+        except DomainError as error:
+            await abort_with(context, error)
 
     async def _every(self, context, method: str, request, answer, merge) -> Message:
         """A lookup of every case partition: each replica answers for those it holds."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from ipcoord.intake import domain, matching
 from ipcoord.intake.state import IntakeState
 from ipcoord.intake.views import case_view, related_cases
+from ipcoord.platform import pages
 from ipcoord.platform.errors import InvalidInput, NotFound, Violation
 from ipcoord.v1 import intake_pb2 as S
 
@@ -64,13 +65,13 @@ def merged_page(
 ) -> S.ListCasesResponse:
     """One page of several replicas' pages (each the first cases after the token among its
     partitions): the first ``size`` of them all are the first ``size`` overall."""
-    size = _page_size(request)
-    cases = sorted((c for a in answers for c in a.cases), key=lambda c: c.case_id)
-    more = len(cases) > size or any(a.next_page_token for a in answers)
-    page = cases[:size]
-    return S.ListCasesResponse(
-        cases=page, next_page_token=page[-1].case_id if more and page else ""
+    page, token = pages.merged(
+        (a.cases for a in answers),
+        key=lambda c: c.case_id,
+        size=_page_size(request),
+        more=any(a.next_page_token for a in answers),
     )
+    return S.ListCasesResponse(cases=page, next_page_token=token)
 
 
 def _page_size(request: S.ListCasesRequest) -> int:

@@ -333,20 +333,19 @@ class Processor:
             event_id=derived_event_id(cause.event_id, position),
         )
 
-    def _carriers(self, facts: list[codec.Envelope]) -> int:
-        """How many of the facts carry a part of the caller's reply on to another writer,
-        which sends it once it has applied what precedes (intake's matcher hands case facts to
-        the case writers); the caller is answered when every part came."""
+    def _carries_reply(self, fact: codec.Envelope) -> bool:
+        """Whether the fact carries a part of the caller's reply on to another writer, which
+        sends it once it has applied what precedes (intake's matcher hands case facts to the
+        case writers); the caller is answered when every part came."""
         carries = getattr(self._logic, "carries_reply", None)
-        return sum(map(carries, facts)) if carries is not None else 0
+        return carries is not None and carries(fact)
 
     async def _send(
         self, facts: list[codec.Envelope], traceparent: str | None, reply_to: str | None = None
     ) -> list[asyncio.Future]:
         acks = []
-        carries = getattr(self._logic, "carries_reply", lambda fact: False)
         for out in facts:
-            if reply_to and carries(out):
+            if reply_to and self._carries_reply(out):
                 ack = await self._publish(out.subject_key, out, traceparent, reply_to=reply_to)
             else:
                 ack = await self._publish(out.subject_key, out, traceparent)
@@ -376,9 +375,9 @@ class Processor:
         reply = CommandReply(command_event_id=env.event_id, facts=facts)
         part_of = getattr(self._logic, "reply_part", None)
         barrier = part_of(env) if part_of is not None else None
-        if barrier is not None:  # a part of another writer's reply (_carriers)
+        if barrier is not None:  # a part of another writer's reply (_carries_reply)
             reply.command_event_id, reply.part, reply.parts = barrier
-        elif parts := self._carriers(facts):
+        elif parts := sum(map(self._carries_reply, facts)):
             reply.parts = 1 + parts
         if error is not None:
             reply.refusal.CopyFrom(to_refusal(error))
